@@ -1,0 +1,65 @@
+# FAHR-Face, reproduced. `make book` rebuilds the paper; `make test` proves it works.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PROFILE ?= demo
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SET ?=
+NB ?=
+SETS := $(foreach s,$(SET),--set $(s))
+# pip's find-links warnings on this kind of machine are noise; keep everything else
+QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
+.PHONY: help setup setup-browser book chapter test lint format bench lock clean clean-all
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed  ## create .venv and install the locked environment (quick when nothing changed)
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]' 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $@
+
+setup-browser:  ## install Debian's headless Chromium for the rendering tests (needs root or sudo)
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+book: setup  ## execute the chapters that changed and render the book (PROFILE=demo|smoke|paper, SET="k=v ...")
+	$(BIN)/fahr book --profile $(PROFILE) $(SETS)
+
+chapter: setup  ## re-execute one chapter and re-render: make chapter NB=reproducibility [PROFILE=..] [SET="k=v"]
+	@test -n "$(NB)" || { echo "usage: make chapter NB=<chapter name> [PROFILE=$(PROFILE)] [SET=\"key=value ...\"]"; exit 2; }
+	$(BIN)/fahr chapter $(NB) --profile $(PROFILE) $(SETS)
+
+test: setup setup-browser  ## install, then run the test suite (which builds the smoke book end to end)
+	$(BIN)/python -m pytest
+
+lint: setup  ## ruff: lint and formatting
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup  ## ruff: fix what can be fixed and format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: setup  ## run the benchmarks; the table goes to artifacts/$(PROFILE)/bench/
+	$(BIN)/fahr bench --profile $(PROFILE) $(SETS)
+
+lock:  ## re-resolve the dependencies in a fresh venv and rewrite requirements.lock and environment.yml
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev]' 2>&1 | $(QUIET_PIP)
+	.lock-venv/bin/python -m fahr.envfiles freeze
+	rm -rf .lock-venv
+
+clean:  ## remove everything generated (artifacts/), keep the environment
+	rm -rf artifacts
+
+clean-all: clean  ## also remove the environment
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""FAHR-Face, reproduced."""

@@ -1,0 +1,115 @@
+"""Benchmarks (``make bench``): throughput tables written to ``artifacts/<profile>/bench/``.
+
+Speed targets live here, never in timed tests. Each benchmark returns rows of
+(benchmark, setting, value, unit); the table is written as CSV and Markdown with provenance beside it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from fahr import paths, provenance
+from fahr.config import Config
+
+Row = dict[str, Any]
+
+
+def timed(fn: Callable[[], Any], min_seconds: float = 2.0, warmup: int = 1) -> tuple[float, int]:
+    """Call ``fn`` after ``warmup`` calls until ``min_seconds`` have passed; return (seconds per call, calls)."""
+    for _ in range(warmup):
+        fn()
+    calls, started = 0, time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - started
+        if elapsed >= min_seconds:
+            return elapsed / calls, calls
+
+
+def matmul_gflops(sizes: tuple[int, ...] = (256, 512, 1024), min_seconds: float = 1.0) -> pd.DataFrame:
+    """fp32 matrix-multiply throughput of this machine (GFLOP/s) with torch's current thread count."""
+    import torch
+
+    rows = []
+    for n in sizes:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        seconds, _ = timed(lambda a=a, b=b: a @ b, min_seconds=min_seconds)
+        rows.append({"size": n, "threads": torch.get_num_threads(), "gflops": 2 * n**3 / seconds / 1e9})
+    return pd.DataFrame(rows)
+
+
+def bench_matmul(cfg: Config, min_seconds: float) -> list[Row]:
+    table = matmul_gflops(min_seconds=min_seconds)
+    return [
+        {"benchmark": "matmul fp32", "setting": f"{r.size}x{r.size}, {r.threads} threads", "value": r.gflops,
+         "unit": "GFLOP/s"}
+        for r in table.itertuples()
+    ]  # fmt: skip
+
+
+def bench_vit_reference(cfg: Config, min_seconds: float) -> list[Row]:
+    """A plain timm ViT (no project code) at 112x112: supervised step and inference images/s."""
+    import timm
+    import torch
+
+    device = provenance.resolve_device(cfg.device)
+    rows: list[Row] = []
+    shapes = {"ViT-Tiny/16": dict(embed_dim=192, depth=12, num_heads=3)}
+    if device == "cuda":
+        shapes["ViT-Base/16"] = dict(embed_dim=768, depth=12, num_heads=12)
+    batch = 64
+    for label, shape in shapes.items():
+        model = timm.models.vision_transformer.VisionTransformer(img_size=112, patch_size=16, num_classes=1, **shape)
+        model.to(device)
+        x = torch.randn(batch, 3, 112, 112, device=device)
+        y = torch.randn(batch, 1, device=device)
+        optim = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def step(model=model, x=x, y=y, optim=optim) -> None:
+            optim.zero_grad(set_to_none=True)
+            torch.nn.functional.l1_loss(model(x), y).backward()
+            optim.step()
+
+        def infer(model=model, x=x) -> None:
+            with torch.inference_mode():
+                model(x)
+
+        for mode, fn in (("train step", step), ("inference", infer)):
+            seconds, _ = timed(fn, min_seconds=min_seconds)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            rows.append({"benchmark": f"timm reference {label} 112x112", "setting": f"{mode}, batch {batch}, "
+                         f"fp32, {device}", "value": batch / seconds, "unit": "images/s"})  # fmt: skip
+    return rows
+
+
+BENCHMARKS: dict[str, Callable[[Config, float], list[Row]]] = {
+    "matmul": bench_matmul,
+    "vit-reference": bench_vit_reference,
+}
+
+
+def run(cfg: Config, only: str | None = None, min_seconds: float = 2.0) -> pd.DataFrame:
+    """Run the benchmarks (those whose name contains ``only``) and write the table beside its provenance."""
+    import torch
+
+    if cfg.torch_threads > 0:
+        torch.set_num_threads(cfg.torch_threads)
+    started = provenance.now()
+    chosen = {k: v for k, v in BENCHMARKS.items() if only is None or only in k}
+    if not chosen:
+        raise ValueError(f"no benchmark matches {only!r}; benchmarks: {', '.join(BENCHMARKS)}")
+    rows = [row for bench in chosen.values() for row in bench(cfg, min_seconds)]
+    table = pd.DataFrame(rows, columns=["benchmark", "setting", "value", "unit"])
+    table["value"] = table["value"].round(1)
+    out = paths.stage_dir(cfg.profile, "bench")
+    with provenance.artifact(out / "bench.csv", cfg, "bench") as tmp:
+        table.to_csv(tmp, index=False)
+    provenance.write_text(out / "bench.md", table.to_markdown(index=False) + "\n")
+    print(f"[bench] wrote {out / 'bench.csv'} and bench.md (started {started})")
+    return table

@@ -1,0 +1,119 @@
+"""``fahr``: the command line of every pipeline stage, the book and the benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from fahr import config
+from fahr.book import ChapterFailed
+
+# Each stage, what it does, and the issue that brings it while it does not exist yet.
+STAGES: dict[str, tuple[str, str | None]] = {
+    "synth": ("render the FAHR-Synth cohorts with their planted truth", "FAHR-Synth and the data layer (#3)"),
+    "align": ("detect faces and align them to 112x112 by five landmarks", "FAHR-Synth and the data layer (#3)"),
+    "shard": ("write a manifest's crops into WebDataset tar shards", "FAHR-Synth and the data layer (#3)"),
+    "pretrain": ("MAE-pretrain the ViT encoder", "Models and training (#4)"),
+    "finetune-age": ("two-stage, age-balanced FaceAge fine-tuning", "Models and training (#4)"),
+    "finetune-survival": ("Cox partial-likelihood FaceSurvival fine-tuning", "Models and training (#4)"),
+    "predict": ("run FaceAge / FaceSurvival on a folder of photos, write a CSV", "Models and training (#4)"),
+    "evaluate": ("age metrics, survival statistics, robustness, saliency", "Clinical statistics (#5)"),
+}
+EXIT_NOT_IMPLEMENTED = 3
+
+
+def _profile_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="demo", help="configs/<PROFILE>.yaml (smoke, demo, paper)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one config value, dotted for nested keys (repeatable), e.g. --set seed=3",
+    )  # fmt: skip
+
+
+def _load(args: argparse.Namespace) -> config.Config:
+    return config.load(args.profile, args.overrides)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    print(json.dumps({"config_hash": cfg.hash, **cfg.to_dict()}, indent=2))
+    return 0
+
+
+def cmd_book(args: argparse.Namespace) -> int:
+    from fahr import book
+
+    cfg = _load(args)
+    overrides = config.normalise_overrides(args.overrides)
+    runs = book.run_chapters(cfg, overrides, only=getattr(args, "name", None), force=args.force)
+    for run in runs:
+        state = f"executed in {run.seconds:.1f} s" if run.executed else "up to date, not executed"
+        print(f"[book] {run.name}: {state}")
+    built = book.build_html(cfg.profile, force=args.force)
+    html = book.paths.html_dir(cfg.profile) / "index.html"
+    print(f"[book] HTML {'rendered' if built else 'up to date'}: {html}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from fahr import bench
+
+    table = bench.run(_load(args), only=args.only)
+    print(table.to_string(index=False))
+    return 0
+
+
+def _not_implemented(stage: str, issue: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        _load(args)  # a bad profile or override is still reported as such
+        print(f"fahr {stage}: not implemented yet; it arrives with the issue '{issue}'. Nothing was written.",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_NOT_IMPLEMENTED
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fahr",
+        description="FAHR-Face, reproduced: data, pretraining, fine-tuning, evaluation and the book.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for stage, (help_text, issue) in STAGES.items():
+        p = sub.add_parser(stage, help=help_text, description=help_text)
+        _profile_args(p)
+        p.set_defaults(func=_not_implemented(stage, issue))
+    p = sub.add_parser("config", help="print the resolved config of a profile and its hash")
+    _profile_args(p)
+    p.set_defaults(func=cmd_config)
+    p = sub.add_parser("book", help="execute the chapters that changed and render the HTML book")
+    _profile_args(p)
+    p.add_argument("--force", action="store_true", help="execute every chapter and render even if unchanged")
+    p.set_defaults(func=cmd_book)
+    p = sub.add_parser("chapter", help="re-execute one chapter (with other parameters) and re-render the book")
+    p.add_argument("name", help="chapter name, e.g. reproducibility")
+    _profile_args(p)
+    p.set_defaults(func=cmd_book, force=False)
+    p = sub.add_parser("bench", help="run the benchmarks and write a table to the artifacts folder")
+    _profile_args(p)
+    p.add_argument("--only", help="run only the benchmarks whose name contains this text")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except config.ConfigError as err:
+        print(f"fahr {args.command}: {err}", file=sys.stderr)
+        return 2
+    except ChapterFailed as err:
+        print(f"fahr {args.command}: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

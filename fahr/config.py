@@ -1,0 +1,136 @@
+"""Profiles: YAML files under ``configs/`` loaded into typed, frozen config objects.
+
+Every key is required in every profile (no silent defaults), any key can be overridden with a dotted
+``key=value`` (CLI ``--set``, papermill ``overrides``), and the resolved config has a stable hash.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from fahr import paths
+
+
+class ConfigError(ValueError):
+    """A profile or an override that cannot be used, with where and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Config(_Section):
+    """The resolved configuration of one run."""
+
+    profile: str
+    seed: int
+    device: Literal["auto", "cpu", "cuda"]
+    num_workers: int
+    torch_threads: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @property
+    def hash(self) -> str:
+        """A stable 12-hex-digit hash of the resolved config (key order and formatting do not matter)."""
+        return config_hash(self.to_dict())
+
+
+def config_hash(values: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``values``, first 12 hex digits."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in paths.CONFIGS.glob("*.yaml"))
+
+
+def profile_path(profile: str) -> Path:
+    path = paths.CONFIGS / f"{profile}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown profile {profile!r}: no {path}; available: {', '.join(available_profiles())}")
+    return path
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Split ``"a.b=value"`` into the dotted key and the YAML-parsed value (``3`` is an int, ``x`` a string)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} is not of the form key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {item!r}: value is not valid YAML ({err})") from err
+    return key.strip(), value
+
+
+def normalise_overrides(overrides: Mapping[str, Any] | Iterable[str] | str | None) -> dict[str, Any]:
+    """Accept overrides as a mapping, a list of ``key=value`` strings, or one comma-separated string."""
+    if overrides is None:
+        return {}
+    if isinstance(overrides, Mapping):
+        return dict(overrides)
+    if isinstance(overrides, str):
+        overrides = [part for part in overrides.split(",") if part.strip()]
+    return dict(parse_override(item) for item in overrides)
+
+
+def _apply(values: dict[str, Any], key: str, value: Any, source: str) -> None:
+    node = values
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            where = ".".join(parts[:depth]) or "the top level"
+            known = sorted(node) if isinstance(node, dict) else []
+            hint = difflib.get_close_matches(part, known, n=1)
+            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ConfigError(
+                f"{source}: unknown key {key!r} ({part!r} is not in {where}; known: {', '.join(known)}){suggestion}"
+            )
+        if depth == len(parts) - 1:
+            node[part] = value
+        else:
+            node = node[part]
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for problem in err.errors():
+        key = ".".join(str(p) for p in problem["loc"])
+        given = problem.get("input")
+        lines.append(f"  {key}: {problem['msg']} (got {given!r})")
+    return "\n".join(lines)
+
+
+def load(
+    profile: str = "demo", overrides: Mapping[str, Any] | Iterable[str] | str | None = None
+) -> Config:
+    """Load ``configs/<profile>.yaml``, apply dotted overrides, validate types, and return a frozen Config."""
+    path = profile_path(profile)
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values")
+    if values.get("profile") != profile:
+        raise ConfigError(f"{path}: 'profile' must be {profile!r}, found {values.get('profile')!r}")
+    source = str(path)
+    for key, value in normalise_overrides(overrides).items():
+        if key == "profile":
+            raise ConfigError("the profile is chosen by --profile, not overridden with --set")
+        _apply(values, key, value, f"{source} override {key}={value!r}")
+    try:
+        return Config.model_validate(values)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source)) from None

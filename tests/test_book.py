@@ -1,0 +1,110 @@
+"""The book end to end on the smoke profile: executed, rendered strictly, incremental, opened in Chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+pytestmark = pytest.mark.book
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def fahr(artifacts: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "FAHR_ARTIFACTS": str(artifacts)}
+    return subprocess.run([sys.executable, "-m", "fahr.cli", *args], capture_output=True, text=True, env=env)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The smoke book built from nothing into an empty artifacts folder."""
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    out = fahr(artifacts, "book", "--profile", "smoke")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-6000:]
+    return artifacts, out
+
+
+def test_book_builds_from_nothing_with_the_reproducibility_chapter(built) -> None:
+    artifacts, out = built
+    html = artifacts / "smoke" / "html"
+    assert (html / "index.html").is_file()
+    page = (html / "chapters" / "reproducibility.html").read_text()
+    assert "executing chapter 'reproducibility'" in out.stdout
+    assert "Built with" in page and "profile <code" in page
+    assert "Time per chapter" in page and "Rerun any chapter" in page
+    executed = artifacts / "smoke" / "book" / "chapters" / "reproducibility.ipynb"
+    assert executed.is_file() and not list(executed.parent.glob(".*.tmp*"))
+
+
+def test_second_build_with_nothing_changed_executes_nothing(built) -> None:
+    artifacts, _ = built
+    index = artifacts / "smoke" / "html" / "index.html"
+    before = index.stat().st_mtime_ns
+    out = fahr(artifacts, "book", "--profile", "smoke")
+    assert out.returncode == 0, out.stderr
+    assert "executing chapter" not in out.stdout
+    assert "up to date, not executed" in out.stdout and "HTML up to date" in out.stdout
+    assert index.stat().st_mtime_ns == before
+
+
+def test_a_failing_chapter_stops_the_build_and_keeps_the_previous_book(built) -> None:
+    artifacts, _ = built
+    html = artifacts / "smoke" / "html"
+    page = html / "chapters" / "reproducibility.html"
+    before = page.read_text()
+    if torch.cuda.is_available():  # pragma: no cover - only on a GPU machine
+        pytest.skip("a GPU is present, so device=cuda does not fail")
+    # a valid config, but no GPU here: the chapter itself raises when it resolves the device
+    out = fahr(artifacts, "chapter", "reproducibility", "--profile", "smoke", "--set", "device=cuda")
+    assert out.returncode == 1
+    assert "chapter 'reproducibility' failed" in out.stderr and "device=cuda" in out.stderr
+    assert page.read_text() == before
+    assert (artifacts / "smoke" / "book" / "chapters" / "reproducibility.failed.ipynb").is_file()
+
+
+def test_a_changed_value_re_executes_the_chapter(built) -> None:
+    artifacts, _ = built
+    out = fahr(artifacts, "book", "--profile", "smoke", "--set", "seed=3")
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert "executing chapter 'reproducibility'" in out.stdout and "HTML rendered" in out.stdout
+    page = (artifacts / "smoke" / "html" / "chapters" / "reproducibility.html").read_text()
+    assert "<code class=\"docutils literal notranslate\"><span class=\"pre\">seed=3</span></code>" in page
+
+
+def test_chapter_renders_in_chromium_with_its_title_and_figures(built, reports_dir) -> None:
+    artifacts, _ = built
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Chromium is missing: `make setup-browser` installs Debian's chromium package"
+    page = artifacts / "smoke" / "html" / "chapters" / "reproducibility.html"
+    profile_dir = artifacts / "chromium-profile"
+    base = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}"]
+    dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    title = re.search(r"<h1[^>]*>(.*?)</h1>", dom.stdout, re.S)
+    assert title and "Reproducibility" in title.group(1)
+    images = re.findall(r"<img[^>]+src=\"([^\"]+\.png)\"", dom.stdout)
+    assert images, "the chapter shows no figure"
+    for src in images:
+        with Image.open(page.parent / src) as img:
+            assert img.width > 200 and img.height > 100
+    shot = reports_dir / "reproducibility.png"
+    shot.unlink(missing_ok=True)
+    done = subprocess.run(
+        [*base, "--hide-scrollbars", "--window-size=1280,2400", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
+    with Image.open(shot) as img:
+        colours = img.convert("L").getextrema()
+    assert colours[0] < 100 < colours[1], "the screenshot is blank"
