@@ -67,9 +67,7 @@ def chapter_fingerprint(name: str, cfg: Config, upstream: list[str]) -> str:
     the locked environment, and the chapters executed before it (whose artifacts it may read)."""
     nb = notebook_path(name)
     lock = cache.file_digest(paths.LOCK_FILE) if paths.LOCK_FILE.is_file() else None
-    return cache.digest(
-        cache.file_digest(nb), cfg.hash, cache.code_fingerprint(notebook_modules(nb)), lock, upstream
-    )
+    return cache.digest(cache.file_digest(nb), cfg.hash, cache.code_fingerprint(notebook_modules(nb)), lock, upstream)
 
 
 def _read_timings(profile: str) -> dict[str, Any]:
@@ -113,7 +111,9 @@ def run_chapter(name: str, cfg: Config, overrides: dict[str, Any], upstream: lis
     return ChapterRun(name, True, seconds, fingerprint)
 
 
-def run_chapters(cfg: Config, overrides: dict[str, Any], only: str | None = None, force: bool = False) -> list[ChapterRun]:
+def run_chapters(
+    cfg: Config, overrides: dict[str, Any], only: str | None = None, force: bool = False
+) -> list[ChapterRun]:
     """Execute the chapters in order (each only if needed); ``only`` forces one chapter and skips the rest."""
     if only is not None and only not in CHAPTERS:
         raise ValueError(f"unknown chapter {only!r}; chapters: {', '.join(CHAPTERS)}")

@@ -112,9 +112,7 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def load(
-    profile: str = "demo", overrides: Mapping[str, Any] | Iterable[str] | str | None = None
-) -> Config:
+def load(profile: str = "demo", overrides: Mapping[str, Any] | Iterable[str] | str | None = None) -> Config:
     """Load ``configs/<profile>.yaml``, apply dotted overrides, validate types, and return a frozen Config."""
     path = profile_path(profile)
     try:

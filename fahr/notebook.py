@@ -45,7 +45,7 @@ def seed_everything(seed: int) -> None:
     import torch
 
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - libraries that draw from NumPy's global generator
     torch.manual_seed(seed)
 
 

@@ -58,17 +58,34 @@ def environment_against_lock() -> pd.DataFrame:
     """Every locked package with its locked and installed version, and whether they agree."""
     installed = {envfiles.canonical(k): v for k, v in provenance.all_package_versions().items()}
     rows = [
-        {"package": name, "locked": version, "installed": installed.get(name), "matches": installed.get(name) == version}
+        {
+            "package": name,
+            "locked": version,
+            "installed": installed.get(name),
+            "matches": installed.get(name) == version,
+        }
         for name, version in envfiles.lock_pins().items()
     ]
     return pd.DataFrame(rows).set_index("package")
 
 
-def timings_table(profile: str) -> pd.DataFrame:
+def lock_agreement(environment: pd.DataFrame) -> str:
+    """A Markdown sentence on how many locked packages are installed exactly, naming those that are not."""
+    differ = environment[~environment["matches"]]
+    exact = len(environment) - len(differ)
+    text = f"{exact} of {len(environment)} locked packages are installed at exactly the locked version."
+    if len(differ):
+        text += (
+            " Different: " + ", ".join(f"`{n}` {r.installed} (locked {r.locked})" for n, r in differ.iterrows()) + "."
+        )
+    return text
+
+
+def timings_table(profile: str, exclude: str | None = None) -> pd.DataFrame:
     """Seconds each chapter of this profile's book took when it was last executed (in execution order)."""
     path = book.timings_path(profile)
     timings = json.loads(path.read_text()) if path.is_file() else {}
-    rows = [{"chapter": name, **timings[name]} for name in book.CHAPTERS if name in timings]
+    rows = [{"chapter": name, **timings[name]} for name in book.CHAPTERS if name in timings and name != exclude]
     return pd.DataFrame(rows, columns=["chapter", "seconds", "executed_at"]).set_index("chapter")
 
 
@@ -81,7 +98,8 @@ def rerun_commands(name: str, cfg: Config, example: str = "seed=1") -> str:
         f"make chapter NB={name} PROFILE={cfg.profile} SET=\"{example}\"",
         "# or the same through the CLI, or with papermill directly (output anywhere you like)",
         f"fahr chapter {name} --profile {cfg.profile} --set {example}",
-        f"papermill notebooks/{name}.ipynb /tmp/{name}.ipynb -p profile {cfg.profile} -y \"overrides: {{{key}: {value}}}\"",
+        f"papermill notebooks/{name}.ipynb /tmp/{name}.ipynb -p profile {cfg.profile} \\",
+        f"    -y \"overrides: {{{key}: {value}}}\"",
         "```",
     ])  # fmt: skip
 

@@ -79,7 +79,7 @@ def test_a_changed_value_re_executes_the_chapter(built) -> None:
     assert out.returncode == 0, out.stderr[-4000:]
     assert "executing chapter 'reproducibility'" in out.stdout and "HTML rendered" in out.stdout
     page = (artifacts / "smoke" / "html" / "chapters" / "reproducibility.html").read_text()
-    assert "<code class=\"docutils literal notranslate\"><span class=\"pre\">seed=3</span></code>" in page
+    assert '<code class="docutils literal notranslate"><span class="pre">seed=3</span></code>' in page
 
 
 def test_chapter_renders_in_chromium_with_its_title_and_figures(built, reports_dir) -> None:
