@@ -12,7 +12,7 @@ from fahr.book import ChapterFailed
 
 # Each stage, what it does, and the issue that brings it while it does not exist yet.
 STAGES: dict[str, tuple[str, str | None]] = {
-    "synth": ("render the FAHR-Synth cohorts with their planted truth", "FAHR-Synth and the data layer (#3)"),
+    "synth": ("render the FAHR-Synth cohorts with their planted truth", None),
     "align": ("detect faces and align them to 112x112 by five landmarks", "FAHR-Synth and the data layer (#3)"),
     "shard": ("write a manifest's crops into WebDataset tar shards", "FAHR-Synth and the data layer (#3)"),
     "pretrain": ("MAE-pretrain the ViT encoder", "Models and training (#4)"),
@@ -65,6 +65,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from fahr.data.synth import cohorts
+
+    cfg = _load(args)
+    built = cohorts.build(cfg, tuple(args.cohort) if args.cohort else cohorts.COHORTS, force=args.force)
+    for name, folder in built.items():
+        print(f"[synth] {name}: {folder / 'manifest.parquet'}")
+    return 0
+
+
 def _not_implemented(stage: str, issue: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         _load(args)  # a bad profile or override is still reported as such
@@ -81,10 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="FAHR-Face, reproduced: data, pretraining, fine-tuning, evaluation and the book.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = {"synth": cmd_synth}
     for stage, (help_text, issue) in STAGES.items():
         p = sub.add_parser(stage, help=help_text, description=help_text)
         _profile_args(p)
-        p.set_defaults(func=_not_implemented(stage, issue))
+        p.set_defaults(func=commands[stage] if issue is None else _not_implemented(stage, issue))
+    synth = sub.choices["synth"]
+    synth.add_argument("--cohort", action="append", help="only this cohort (repeatable); default: all")
+    synth.add_argument("--force", action="store_true", help="render even if the cohort is up to date")
     p = sub.add_parser("config", help="print the resolved config of a profile and its hash")
     _profile_args(p)
     p.set_defaults(func=cmd_config)

@@ -27,6 +27,19 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+class SynthConfig(_Section):
+    """FAHR-Synth: image size (pixels), cohort sizes (photos or people), render processes."""
+
+    image_size: int
+    pretrain_n: int
+    age_n: int  # people per age dataset, before its relative size
+    repeat_photo_rate: float  # share of age-dataset people photographed 2–3 times, years apart
+    clinical_a_n: int
+    clinical_b_n: int
+    pairs_n: int  # people in the perturbation pairs
+    workers: int
+
+
 class Config(_Section):
     """The resolved configuration of one run."""
 
@@ -35,6 +48,7 @@ class Config(_Section):
     device: Literal["auto", "cpu", "cuda"]
     num_workers: int
     torch_threads: int
+    synth: SynthConfig
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -1,0 +1,1 @@
+"""FAHR-Synth: procedurally rendered faces and cohorts with a planted, recorded truth."""
