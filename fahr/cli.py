@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from fahr import config
 from fahr.book import ChapterFailed
@@ -13,8 +14,8 @@ from fahr.book import ChapterFailed
 # Each stage, what it does, and the issue that brings it while it does not exist yet.
 STAGES: dict[str, tuple[str, str | None]] = {
     "synth": ("render the FAHR-Synth cohorts with their planted truth", None),
-    "align": ("detect faces and align them to 112x112 by five landmarks", "FAHR-Synth and the data layer (#3)"),
-    "shard": ("write a manifest's crops into WebDataset tar shards", "FAHR-Synth and the data layer (#3)"),
+    "align": ("detect faces and align them to 112x112 by five landmarks", None),
+    "shard": ("write a manifest's crops into WebDataset tar shards", None),
     "pretrain": ("MAE-pretrain the ViT encoder", "Models and training (#4)"),
     "finetune-age": ("two-stage, age-balanced FaceAge fine-tuning", "Models and training (#4)"),
     "finetune-survival": ("Cox partial-likelihood FaceSurvival fine-tuning", "Models and training (#4)"),
@@ -70,8 +71,43 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     built = cohorts.build(cfg, tuple(args.cohort) if args.cohort else cohorts.COHORTS, force=args.force)
-    for name, folder in built.items():
-        print(f"[synth] {name}: {folder / 'manifest.parquet'}")
+    for name, row in built.iterrows():
+        print(f"[synth] {name}: {row.folder / 'manifest.parquet'}")
+    return 0
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    from fahr import provenance
+    from fahr.data import align
+
+    cfg = _load(args)
+    table = align.align_folder(args.photos, args.out, size=args.size)
+    report = args.out / "align.csv"
+    with provenance.artifact(report, cfg, "align", photos=len(table), size=args.size) as tmp:
+        table.to_csv(tmp, index=False)
+    counts = table["flag"].value_counts().to_dict()
+    print(f"[align] {len(table)} photos: {counts}; crops in {args.out}, table {report}")
+    return 0
+
+
+def cmd_shard(args: argparse.Namespace) -> int:
+    from fahr import paths, provenance
+    from fahr.data import manifest, shards
+    from fahr.data.synth import cohorts
+
+    cfg = _load(args)
+    if args.manifest is not None:
+        path, out = args.manifest, args.out or args.manifest.parent / "shards"
+    else:
+        path = cohorts.cohort_dir(cfg.profile, args.cohort) / "manifest.parquet"
+        out = args.out or paths.stage_dir(cfg.profile, "shards") / args.cohort
+    checked = manifest.load(path, check_images=False)
+    result = shards.write_shards(checked.valid, path.parent, out, maxcount=args.maxcount, progress=True)
+    provenance.write_json(
+        provenance.provenance_path(out),
+        provenance.record(cfg, "shard", provenance.now(), manifest=str(path), shards=len(result.paths)),
+    )
+    print(f"[shard] {len(result.paths)} shards, {len(result.index)} photos, {len(result.skipped)} skipped: {out}")
     return 0
 
 
@@ -91,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="FAHR-Face, reproduced: data, pretraining, fine-tuning, evaluation and the book.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands = {"synth": cmd_synth}
+    commands = {"synth": cmd_synth, "align": cmd_align, "shard": cmd_shard}
     for stage, (help_text, issue) in STAGES.items():
         p = sub.add_parser(stage, help=help_text, description=help_text)
         _profile_args(p)
@@ -99,6 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
     synth = sub.choices["synth"]
     synth.add_argument("--cohort", action="append", help="only this cohort (repeatable); default: all")
     synth.add_argument("--force", action="store_true", help="render even if the cohort is up to date")
+    aligner = sub.choices["align"]
+    aligner.add_argument("photos", type=Path, help="folder of raw photos (searched recursively)")
+    aligner.add_argument("out", type=Path, help="folder for the aligned crops (same relative names) and align.csv")
+    aligner.add_argument("--size", type=int, default=112, help="crop size in pixels (default 112, the paper's)")
+    sharder = sub.choices["shard"]
+    source = sharder.add_mutually_exclusive_group()
+    source.add_argument("--cohort", default="pretrain", help="a FAHR-Synth cohort of the profile (default pretrain)")
+    source.add_argument("--manifest", type=Path, help="any manifest (.parquet or .csv) instead of a cohort")
+    sharder.add_argument(
+        "--out", type=Path, help="folder for the shards (default: artifacts/<profile>/shards/<cohort>)"
+    )
+    sharder.add_argument("--maxcount", type=int, default=10_000, help="photos per shard")
     p = sub.add_parser("config", help="print the resolved config of a profile and its hash")
     _profile_args(p)
     p.set_defaults(func=cmd_config)

@@ -35,12 +35,14 @@ def built(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     return artifacts, out
 
 
-def test_book_builds_from_nothing_with_the_reproducibility_chapter(built) -> None:
+def test_book_builds_from_nothing_with_every_chapter(built) -> None:
     artifacts, out = built
     html = artifacts / "smoke" / "html"
     assert (html / "index.html").is_file()
     page = (html / "chapters" / "reproducibility.html").read_text()
-    assert "executing chapter 'reproducibility'" in out.stdout
+    assert "executing chapter 'reproducibility'" in out.stdout and "executing chapter 'cohorts'" in out.stdout
+    cohorts_page = (html / "chapters" / "cohorts.html").read_text()
+    assert "FAHR-Synth is synthetic" in cohorts_page and "Traceback" not in cohorts_page
     assert "Built with" in page and "profile <code" in page
     assert "Time per chapter" in page and "Rerun any chapter" in page
     executed = artifacts / "smoke" / "book" / "chapters" / "reproducibility.ipynb"
@@ -82,23 +84,24 @@ def test_a_changed_value_re_executes_the_chapter(built) -> None:
     assert '<code class="docutils literal notranslate"><span class="pre">seed=3</span></code>' in page
 
 
-def test_chapter_renders_in_chromium_with_its_title_and_figures(built, reports_dir) -> None:
+@pytest.mark.parametrize("chapter, title", [("reproducibility", "Reproducibility"), ("cohorts", "Cohorts")])
+def test_chapter_renders_in_chromium_with_its_title_and_figures(built, reports_dir, chapter, title) -> None:
     artifacts, _ = built
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "Chromium is missing: `make setup-browser` installs Debian's chromium package"
-    page = artifacts / "smoke" / "html" / "chapters" / "reproducibility.html"
+    page = artifacts / "smoke" / "html" / "chapters" / f"{chapter}.html"
     profile_dir = artifacts / "chromium-profile"
     base = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}"]
     dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    title = re.search(r"<h1[^>]*>(.*?)</h1>", dom.stdout, re.S)
-    assert title and "Reproducibility" in title.group(1)
+    heading = re.search(r"<h1[^>]*>(.*?)</h1>", dom.stdout, re.S)
+    assert heading and title in heading.group(1)
     images = re.findall(r"<img[^>]+src=\"([^\"]+\.png)\"", dom.stdout)
     assert images, "the chapter shows no figure"
     for src in images:
         with Image.open(page.parent / src) as img:
             assert img.width > 200 and img.height > 100
-    shot = reports_dir / "reproducibility.png"
+    shot = reports_dir / f"{chapter}.png"
     shot.unlink(missing_ok=True)
     done = subprocess.run(
         [*base, "--hide-scrollbars", "--window-size=1280,2400", f"--screenshot={shot}", page.as_uri()],

@@ -44,3 +44,41 @@ def test_bad_override_exits_2_with_the_reason() -> None:
     assert "seed" in out.stderr and "'abc'" in out.stderr
     out = run("pretrain", "--profile", "smoke", "--set", "nope=1")
     assert out.returncode == 2 and "unknown key 'nope'" in out.stderr
+
+
+def test_align_stage_aligns_a_folder_and_flags_bad_photos(tmp_path) -> None:
+    import matplotlib.cbook
+    from PIL import Image
+    from skimage import data
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(data.astronaut()).save(photos / "astronaut.jpg")
+    Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")).save(photos / "hopper.png")
+    Image.fromarray(data.coffee()).save(photos / "coffee.jpg")
+    (photos / "broken.jpg").write_bytes(b"not a photo")
+    out = run("align", str(photos), str(tmp_path / "aligned"), "--profile", "smoke")
+    assert out.returncode == 0, out.stderr[-2000:]
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "aligned" / "align.csv").set_index(
+        pd.Index(["astronaut", "broken", "coffee", "hopper"])
+    )
+    assert table["flag"].to_dict() == {"astronaut": "ok", "broken": "unreadable", "coffee": "no_face", "hopper": "ok"}
+    with Image.open(tmp_path / "aligned" / "hopper.jpg") as crop:
+        assert crop.size == (112, 112)
+    assert (tmp_path / "aligned" / "align.csv.provenance.json").is_file()
+
+
+def test_shard_stage_packs_a_manifest_into_tar_shards(tmp_path) -> None:
+    import pandas as pd
+    from PIL import Image
+
+    for i in range(5):
+        Image.new("RGB", (16, 16), (40 * i, 0, 0)).save(tmp_path / f"f{i}.png")
+    rows = [{"image_id": f"f{i}", "path": f"f{i}.png", "subject_id": f"s{i}", "dataset": "t", "split": "train"}
+            for i in range(5)]  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+    out = run("shard", "--profile", "smoke", "--manifest", str(tmp_path / "manifest.csv"), "--maxcount", "2")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "shards").glob("*.tar")) == [f"faces-00000{i}.tar" for i in range(3)]

@@ -80,13 +80,16 @@ def test_face_dataset_returns_float_images_in_unit_range_and_typed_labels(faces)
     batch = collate([dataset[0], dataset[1]])
     assert batch["image"].shape == (2, 3, SIZE, SIZE) and batch["event"].dtype == torch.bool
     assert batch["image_id"] == ["face000", "face001"]
+    df.assign(split=["train"] * 30 + ["test"] * 10).to_csv(root / "manifest.csv", index=False)
+    test_split = FaceDataset.from_manifest(root / "manifest.csv", split="test", size=SIZE, label_columns=("age",))
+    assert len(test_split) == 10 and test_split[0]["image_id"] == "face030"
 
 
 def test_face_dataset_refuses_unknown_label_columns_and_missing_events(faces):
     df, root = faces
     with pytest.raises(ValueError, match="stage"):
         FaceDataset(df, root, label_columns=("stage",))
-    with pytest.raises(ValueError, match="row 3 .*event"):
+    with pytest.raises(ValueError, match=r"'event' is missing in manifest rows \[3\]"):
         FaceDataset(df.assign(event=[1, 0, None] + [0] * (N - 3)), root, label_columns=("event",))
 
 
@@ -286,7 +289,11 @@ def test_shard_shuffle_is_seeded_and_changes_with_the_epoch(faces, tmp_path):
     assert order(0, 1) != order(0, 0) and order(1, 0) != order(0, 0)
 
 
-def test_corrupt_shard_members_and_truncated_shards_are_skipped_with_a_warning(faces, tmp_path):
+def skip_warnings(caught: pytest.WarningsRecorder) -> list[str]:
+    return [str(w.message) for w in caught if "skipped an unreadable shard or sample" in str(w.message)]
+
+
+def test_corrupt_shard_members_are_skipped_with_a_warning(faces, tmp_path):
     df, root = faces
     good = (root / df.path[0]).read_bytes()
     broken = tmp_path / "broken-000000.tar"
@@ -297,12 +304,20 @@ def test_corrupt_shard_members_and_truncated_shards_are_skipped_with_a_warning(f
         sink.write({"__key__": "d", "png": good, "json": '{"age": 33.0}'})
     with pytest.warns(UserWarning, match="skipped an unreadable shard or sample") as caught:
         ids = [item["image_id"] for item in ShardDataset(broken, SIZE, label_columns=("age",))]
-    assert ids == ["a", "d"] and len(caught) == 2
-    assert any("'b'" in str(w.message) for w in caught) and any("no image member" in str(w.message) for w in caught)
+    assert ids == ["a", "d"]
+    messages = skip_warnings(caught)
+    assert len(messages) == 2 and "sample 'b'" in messages[0] and "no image member" in messages[1]
 
+
+@pytest.mark.parametrize("cut", [0, 100, 700, 5000])
+def test_a_truncated_shard_gives_the_samples_before_the_cut_and_a_warning(faces, tmp_path, cut):
+    df, root = faces
     whole = write_shards(df, root, tmp_path / "shards", maxcount=N).paths[0]
     truncated = tmp_path / "truncated-000000.tar"
-    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2 + 100])
-    with pytest.warns(UserWarning, match="skipped an unreadable shard or sample"):
-        ids = [item["image_id"] for item in ShardDataset(truncated, SIZE)]
-    assert 0 < len(ids) < N and ids == df.image_id[: len(ids)].tolist()
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2 + cut])  # at a header, in a member, …
+    with pytest.warns(UserWarning, match="skipped an unreadable shard or sample") as caught:
+        ids = [item["image_id"] for item in ShardDataset([truncated, whole], SIZE)]
+    assert any("truncated shard" in message for message in skip_warnings(caught))
+    before_cut = ids[: ids.index("face000", 1)]  # the whole shard follows the truncated one
+    assert 0 < len(before_cut) < N and before_cut == df.image_id[: len(before_cut)].tolist()
+    assert ids[len(before_cut) :] == df.image_id.tolist()

@@ -148,12 +148,13 @@ class FaceDataset(Dataset):
         self.label_columns = tuple(label_columns)
         self.image_ids = df["image_id"].astype(str).tolist()
         self.paths = df["path"].astype(str).tolist()
-        self.rows = [{c: _plain(v) for c, v in row.items()} for row in df[list(self.label_columns)].to_dict("records")]
-        for i, row in enumerate(self.rows):
-            try:
-                labels(row, self.label_columns)
-            except ValueError as err:
-                raise ValueError(f"manifest row {i + 1} (image_id {self.image_ids[i]}): {err}") from err
+        for column in self.label_columns:
+            dtype = LABEL_DTYPES.get(column)
+            absent = np.flatnonzero(df[column].isna().to_numpy())
+            if dtype is not None and not dtype.is_floating_point and len(absent):
+                rows = (absent[:10] + 1).tolist()
+                raise ValueError(f"label {column!r} is missing in manifest rows {rows} (1-based); drop those rows")
+        self.columns = {c: df[c].to_numpy() for c in self.label_columns}
         self.failures: list[tuple[str, str, str]] = []
 
     @classmethod
@@ -167,6 +168,10 @@ class FaceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.image_ids)
 
+    def row(self, i: int) -> dict[str, Any]:
+        """The label columns of photo ``i`` as Python values."""
+        return {c: _plain(values[i]) for c, values in self.columns.items()}
+
     def __getitem__(self, i: int) -> dict[str, Any] | None:
         path = manifest.resolve_path(self.paths[i], self.root)
         try:
@@ -176,7 +181,7 @@ class FaceDataset(Dataset):
         except Exception as err:  # PIL raises many types (OSError, SyntaxError, DecompressionBombError, …)
             return self._fail(i, path, f"unreadable image ({type(err).__name__}: {err})")
         pixels = self.transform(image).as_subclass(torch.Tensor)  # [3, H, W] float32
-        return {"image": pixels, "image_id": self.image_ids[i], **labels(self.rows[i], self.label_columns)}
+        return {"image": pixels, "image_id": self.image_ids[i], **labels(self.row(i), self.label_columns)}
 
     def _fail(self, i: int, path: Path, reason: str) -> None:
         if all(f[0] != self.image_ids[i] for f in self.failures):

@@ -124,6 +124,23 @@ def write_shards(
     return ShardSet(paths, index, pd.DataFrame(skipped, columns=["image_id", "path", "reason"]))
 
 
+def _truncation(url: str) -> str | None:
+    """Why a local shard file looks cut short, or None. Python's tarfile ends a stream silently at a cut that
+    falls on a header, so check the tar layout: whole 512-byte blocks ending in the two zero blocks of the
+    end-of-archive marker. URLs that are not local files are not checked."""
+    path = Path(url)
+    if not path.is_file():
+        return None
+    size = path.stat().st_size
+    if size % 512:
+        return f"{size} bytes is not a whole number of 512-byte tar blocks"
+    with path.open("rb") as f:
+        f.seek(max(size - 1024, 0))
+        if size < 1024 or f.read().strip(b"\0"):
+            return "no end-of-archive marker"
+    return None
+
+
 def shard_urls(shards: str | Path | Sequence[str | Path]) -> list[str]:
     """The shard files named by a folder (its ``*.tar``), a brace pattern (``faces-{000000..000009}.tar``),
     a glob pattern or a list of paths."""
@@ -203,8 +220,12 @@ class ShardDataset(wds.DataPipeline):
                 if self.handler(err):
                     continue
                 break
+            truncated = _truncation(shard["url"])
+            if truncated and not self.handler(CorruptSample(f"{shard['url']}: truncated shard ({truncated})")):
+                stream.close()
+                break
             try:
-                yield {**shard, "stream": stream}
+                yield {**shard, "stream": stream}  # a truncated shard still gives the samples before the cut
             finally:
                 stream.close()
 

@@ -111,7 +111,9 @@ def _render_row(job: tuple[dict, int]) -> tuple[bytes, str, np.ndarray]:
     return out.encoded, out.suffix, out.landmarks
 
 
-def render_table(truth: pd.DataFrame, folder: Path, size: int, workers: int, desc: str) -> pd.DataFrame:
+def render_table(
+    truth: pd.DataFrame, folder: Path, size: int, workers: int, desc: str, progress: bool = True
+) -> pd.DataFrame:
     """Render every row into ``folder/images/`` (in parallel); return image paths and landmark columns."""
     (folder / "images").mkdir(parents=True, exist_ok=True)
     jobs = [(_python(row), size) for row in truth.to_dict("records")]
@@ -124,7 +126,13 @@ def render_table(truth: pd.DataFrame, folder: Path, size: int, workers: int, des
     paths_, points = [], np.zeros((len(jobs), len(LANDMARKS), 2), dtype=np.float32)
     try:
         for i, (image_id, (encoded, suffix, marks)) in enumerate(
-            tqdm(zip(truth["image_id"], results, strict=True), total=len(jobs), desc=desc, mininterval=2.0)
+            tqdm(
+                zip(truth["image_id"], results, strict=True),
+                total=len(jobs),
+                desc=desc,
+                mininterval=2.0,
+                disable=not progress,
+            )  # fmt: skip
         ):
             rel = f"images/{image_id}{suffix}"
             (folder / rel).write_bytes(encoded)
@@ -351,13 +359,13 @@ def is_current(cfg: Config, cohort: str) -> bool:
     return record is not None and record.get("fingerprint") == fingerprint(cfg, cohort)
 
 
-def build_cohort(cfg: Config, cohort: str) -> Path:
+def build_cohort(cfg: Config, cohort: str, progress: bool = True) -> Path:
     """Design, render and write one cohort into its folder, atomically (a killed run leaves the old one)."""
     truth, design = DESIGNS[cohort](cfg, cohort_rng(cfg.seed, cohort))
     target = cohort_dir(cfg.profile, cohort)
     started = provenance.now()
     with provenance.atomic_path(target) as tmp:
-        rendered = render_table(truth, tmp, cfg.synth.image_size, cfg.synth.workers, desc=f"synth {cohort}")
+        rendered = render_table(truth, tmp, cfg.synth.image_size, cfg.synth.workers, f"synth {cohort}", progress)
         truth = pd.concat([truth.drop(columns=["path"], errors="ignore"), rendered], axis=1)
         table = to_manifest(truth, cohort)
         manifest.validate(table, f"{cohort} manifest")  # our own output must honour the contract too
@@ -384,20 +392,28 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def build(cfg: Config, cohorts: tuple[str, ...] = COHORTS, force: bool = False) -> dict[str, Path]:
-    """Make every cohort that is missing or out of date; return their folders."""
+def build(cfg: Config, cohorts: tuple[str, ...] = COHORTS, force: bool = False, progress: bool = True) -> pd.DataFrame:
+    """Make every cohort that is missing or out of date; return a table of cohorts, what was done, folders."""
     unknown = set(cohorts) - set(COHORTS)
     if unknown:
         raise ValueError(f"unknown cohorts {sorted(unknown)}; cohorts: {', '.join(COHORTS)}")
-    done = {}
+    rows = []
     for cohort in cohorts:
-        if force or not is_current(cfg, cohort):
-            print(f"[synth] rendering cohort {cohort!r} (profile {cfg.profile})", flush=True)
-            build_cohort(cfg, cohort)
-        else:
+        stale = force or not is_current(cfg, cohort)
+        if stale:
+            if progress:
+                print(f"[synth] rendering cohort {cohort!r} (profile {cfg.profile})", flush=True)
+            build_cohort(cfg, cohort, progress)
+        elif progress:
             print(f"[synth] cohort {cohort!r} is up to date", flush=True)
-        done[cohort] = cohort_dir(cfg.profile, cohort)
-    return done
+        rows.append(
+            {
+                "cohort": cohort,
+                "action": "rendered" if stale else "up to date",
+                "folder": cohort_dir(cfg.profile, cohort),
+            }
+        )
+    return pd.DataFrame(rows).set_index("cohort")
 
 
 def load(profile: str, cohort: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:

@@ -1,0 +1,133 @@
+"""Tables and pictures of the built FAHR-Synth cohorts, for the Cohorts chapter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from fahr.data.synth import cohorts, world
+from fahr.data.synth.render import render
+
+
+def _read(path: str) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def demographics(profile: str) -> pd.DataFrame:
+    """One row per dataset of every cohort: photos, people, age (years), sex, race, splits, events."""
+    rows = []
+    for cohort in cohorts.COHORTS:
+        table, truth, _ = cohorts.load(profile, cohort)
+        for dataset, t in truth.groupby("dataset", sort=False):
+            split = t["split"].value_counts()
+            rows.append({
+                "cohort": cohort, "dataset": dataset, "photos": len(t), "people": t["subject_id"].nunique(),
+                "age mean (sd)": f"{t['age'].mean():.1f} ({t['age'].std():.1f})",
+                "age range": f"{t['age'].min():.0f}–{t['age'].max():.0f}",
+                "% under 18": round(100 * (t["age"] < 18).mean(), 1),
+                "% over 80": round(100 * (t["age"] > 80).mean(), 1),
+                "% female": round(100 * (t["sex"] == 0).mean(), 1),
+                "train / val / test": " / ".join(str(split.get(s, 0)) for s in ("train", "val", "test")),
+                "deaths (%)": f"{int(t['event'].sum())} ({100 * t['event'].mean():.0f})" if "event" in t else "",
+            })  # fmt: skip
+    return pd.DataFrame(rows).set_index(["cohort", "dataset"])
+
+
+def ages(profile: str) -> pd.DataFrame:
+    """Chronological age (years) of every photo with its dataset, for distribution plots."""
+    frames = []
+    for cohort in cohorts.COHORTS:
+        _, truth, _ = cohorts.load(profile, cohort)
+        frames.append(truth[["dataset", "age", "bio_gap", "frailty"]].assign(cohort=cohort))
+    return pd.concat(frames, ignore_index=True)
+
+
+def example_faces(profile: str, ages_: tuple[int, ...] = (5, 20, 35, 50, 65, 80, 95)) -> tuple[list, list[str]]:
+    """From the public-style age datasets: for each age, one photo per sex and race group nearest to it."""
+    table, truth, _ = cohorts.load(profile, "age")
+    truth = truth.assign(path=table["path"].to_numpy())
+    images, labels = [], []
+    for sex, race in ((0, "white"), (1, "black"), (0, "asian"), (1, "indian")):
+        group = truth[(truth["sex"] == sex) & (truth["race"] == race)]
+        if group.empty:
+            group = truth
+        for age in ages_:
+            row = group.iloc[int(np.argmin(np.abs(group["age"].to_numpy() - age)))]
+            images.append(_read(row["path"]))
+            labels.append(f"{row['age']:.0f} y, {'M' if row['sex'] else 'F'}, {row['race']}")
+    return images, labels
+
+
+def perturbation_examples(profile: str, people: int = 2) -> tuple[list, list[str], int]:
+    """The reference photo and the strongest version of every condition, for the first ``people`` pairs."""
+    table, truth, _ = cohorts.load(profile, "pairs")
+    truth = truth.assign(path=table["path"].to_numpy())
+    images, labels = [], []
+    strongest = {c: s[-1] for c, s in world.PERTURBATIONS.items()}
+    for pair in truth["pair_id"].unique()[:people]:
+        rows = truth[truth["pair_id"] == pair]
+        ref = rows[rows["condition"] == "reference"].iloc[0]
+        images.append(_read(ref["path"]))
+        labels.append(f"reference ({ref['age']:.0f} y)")
+        for condition, strength in strongest.items():
+            row = rows[(rows["condition"] == condition) & (rows["strength"] == strength)].iloc[0]
+            images.append(_read(row["path"]))
+            labels.append(f"{condition} {strength:g}")
+    return images, labels, 1 + len(strongest)
+
+
+def region_example(profile: str) -> tuple[np.ndarray, np.ndarray]:
+    """A reference face of the pairs cohort and its named-region label map (rendered again, identical)."""
+    _, truth, planted = cohorts.load(profile, "pairs")
+    row = cohorts._python(truth[truth["condition"] == "reference"].iloc[0].to_dict())
+    out = render(*cohorts.face_of(row), size=int(planted["image_size"]), with_regions=True)
+    return out.image, out.regions
+
+
+def mean_face(profile: str, cohort: str) -> np.ndarray:
+    """The pixel-wise average of every photo of a cohort (a population average: no individual is shown)."""
+    table, _, _ = cohorts.load(profile, cohort)
+    total = None
+    for path in table["path"]:
+        img = _read(path).astype(np.float64)
+        total = img if total is None else total + img
+    return (total / len(table)).round().astype(np.uint8)
+
+
+def planted_hazards() -> pd.DataFrame:
+    """The proportional-hazards model the clinical cohorts' survival times were drawn from."""
+    units = {"age_decade": "per 10 years of chronological age", "bio_gap_decade": "per 10 years of looking older",
+             "frailty_sd": "per SD of latent frailty", "stage": "per stage (1–4)", "ecog": "per ECOG point",
+             "male": "male vs female"}  # fmt: skip
+    rows = [{"covariate": k, "unit": units[k], "log HR": v} for k, v in world.HAZARD.items() if k != "cancer"]
+    rows += [
+        {"covariate": f"cancer: {k}", "unit": "vs other cancers", "log HR": v}
+        for k, v in world.HAZARD["cancer"].items()
+    ]
+    table = pd.DataFrame(rows).set_index("covariate")
+    table["HR"] = np.exp(table["log HR"]).round(3)
+    return table
+
+
+def oracle_concordances(profile: str) -> pd.DataFrame:
+    """Harrell's C of the true risk per clinical cohort and split: the ceiling for FaceSurvival."""
+    rows = []
+    for cohort in ("clinical-a", "clinical-b"):
+        _, truth, planted = cohorts.load(profile, cohort)
+        by_split = planted["oracle_c_index_by_split"]
+        for split, value in sorted(by_split.items(), key=lambda kv: ("train", "val", "test").index(kv[0])):
+            n = int((truth["split"] == split).sum())
+            rows.append({"cohort": cohort, "split": split, "patients": n, "oracle C": round(value, 3)})
+        rows.append(
+            {"cohort": cohort, "split": "all", "patients": len(truth), "oracle C": round(planted["oracle_c_index"], 3)}
+        )
+    return pd.DataFrame(rows).set_index(["cohort", "split"])
+
+
+def cue_regions() -> pd.DataFrame:
+    """Where each visible cue was painted: the truth the saliency chapter is checked against."""
+    rows = [{"signal": s, "cue": cue, "regions": ", ".join(regions)}
+            for s, cues_ in world.CUE_REGIONS.items() for cue, regions in cues_.items()]  # fmt: skip
+    return pd.DataFrame(rows).set_index(["signal", "cue"])
