@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
 from skimage.transform import SimilarityTransform
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from fahr.provenance import atomic_path
 

@@ -16,23 +16,22 @@ def _read(path: str) -> np.ndarray:
 
 
 def demographics(profile: str) -> pd.DataFrame:
-    """One row per dataset of every cohort: photos, people, age (years), sex, race, splits, events."""
+    """One row per dataset of every cohort: photos, people, age (years), sex, splits and deaths."""
     rows = []
     for cohort in cohorts.COHORTS:
-        table, truth, _ = cohorts.load(profile, cohort)
+        _, truth, _ = cohorts.load(profile, cohort)
         for dataset, t in truth.groupby("dataset", sort=False):
             split = t["split"].value_counts()
             rows.append({
-                "cohort": cohort, "dataset": dataset, "photos": len(t), "people": t["subject_id"].nunique(),
-                "age mean (sd)": f"{t['age'].mean():.1f} ({t['age'].std():.1f})",
+                "dataset": dataset, "photos": len(t), "people": t["subject_id"].nunique(),
+                "age, mean (sd)": f"{t['age'].mean():.0f} ({t['age'].std():.0f})",
                 "age range": f"{t['age'].min():.0f}–{t['age'].max():.0f}",
-                "% under 18": round(100 * (t["age"] < 18).mean(), 1),
-                "% over 80": round(100 * (t["age"] > 80).mean(), 1),
-                "% female": round(100 * (t["sex"] == 0).mean(), 1),
+                "% <18 / >80": f"{100 * (t['age'] < 18).mean():.0f} / {100 * (t['age'] > 80).mean():.0f}",
+                "% female": f"{100 * (t['sex'] == 0).mean():.0f}",
                 "train / val / test": " / ".join(str(split.get(s, 0)) for s in ("train", "val", "test")),
-                "deaths (%)": f"{int(t['event'].sum())} ({100 * t['event'].mean():.0f})" if "event" in t else "",
+                "deaths": f"{100 * t['event'].mean():.0f} %" if "event" in t else "",
             })  # fmt: skip
-    return pd.DataFrame(rows).set_index(["cohort", "dataset"])
+    return pd.DataFrame(rows).set_index("dataset")
 
 
 def ages(profile: str) -> pd.DataFrame:
