@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 from PIL import Image
@@ -32,13 +32,18 @@ LANDMARKS = ("eye_left", "eye_right", "nose_tip", "mouth_left", "mouth_right")
 F32 = np.float32
 
 
-@dataclass(frozen=True)
+@dataclass
 class Rendered:
-    image: np.ndarray  # [H, W, 3] uint8, exactly what decoding ``encoded`` gives
     landmarks: np.ndarray  # [5, 2] float (x, y) pixels, order LANDMARKS
     regions: np.ndarray | None  # [H, W] uint8 index into REGIONS, or None
     encoded: bytes  # the file as the camera wrote it (JPEG at the capture's quality, or PNG)
     suffix: str  # ".jpg" or ".png"
+
+    @cached_property
+    def image(self) -> np.ndarray:
+        """[H, W, 3] uint8: the pixels of the written file (decoded on first use; writing needs no decode)."""
+        with Image.open(io.BytesIO(self.encoded)) as img:
+            return np.asarray(img.convert("RGB"))
 
 
 @lru_cache(maxsize=8)
@@ -342,8 +347,8 @@ def render(
     _light(img, x, y, g, c, np.maximum(face, np.maximum(hair_back, neck)))
     rendered_landmarks = landmarks(g, size, c)
     regions = _region_masks(x, y, g, face, np.maximum(hair_back * crown, hair_front)) if with_regions else None
-    image, encoded, suffix = _camera(img, c)
-    return Rendered(image, rendered_landmarks, regions, encoded, suffix)
+    encoded, suffix = _camera(img, c)
+    return Rendered(rendered_landmarks, regions, encoded, suffix)
 
 
 def _light(img: np.ndarray, x: np.ndarray, y: np.ndarray, g: Geometry, c: Capture, body: np.ndarray) -> None:
@@ -360,7 +365,7 @@ def _light(img: np.ndarray, x: np.ndarray, y: np.ndarray, g: Geometry, c: Captur
     img *= np.array([1.0 + 0.10 * warm, 1.0, 1.0 - 0.12 * warm], dtype=F32) * c.exposure
 
 
-def _camera(img: np.ndarray, c: Capture) -> tuple[np.ndarray, bytes, str]:
+def _camera(img: np.ndarray, c: Capture) -> tuple[bytes, str]:
     """Blur (downsample and back), sensor noise, grey-scale film, then the file the camera writes."""
     size = img.shape[0]
     if c.blur > 0.0:
@@ -377,9 +382,9 @@ def _camera(img: np.ndarray, c: Capture) -> tuple[np.ndarray, bytes, str]:
     buf = io.BytesIO()
     if c.jpeg_quality > 0:
         out.save(buf, format="JPEG", quality=int(c.jpeg_quality))
-        return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")), buf.getvalue(), ".jpg"
+        return buf.getvalue(), ".jpg"
     out.save(buf, format="PNG", compress_level=1)
-    return np.asarray(out), buf.getvalue(), ".png"
+    return buf.getvalue(), ".png"
 
 
 def _to_uint8(img: np.ndarray) -> np.ndarray:
