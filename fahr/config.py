@@ -40,6 +40,62 @@ class SynthConfig(_Section):
     workers: int
 
 
+class ModelConfig(_Section):
+    """The ViT encoder shared by MAE, FaceAge and FaceSurvival (input size is synth.image_size or 112)."""
+
+    patch_size: int
+    embed_dim: int
+    depth: int
+    num_heads: int
+    drop_path: float
+
+
+class PretrainConfig(_Section):
+    """MAE pretraining (He et al. 2022): learning rate is base_lr x global batch / 256."""
+
+    epochs: int
+    batch_size: int
+    accum_steps: int
+    base_lr: float
+    warmup_epochs: float
+    weight_decay: float
+    mask_ratio: float
+    decoder_dim: int
+    decoder_depth: int
+    decoder_heads: int
+
+
+class FineTuneStage(_Section):
+    """One fine-tuning stage: epochs, images per batch, peak learning rate."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    warmup_epochs: float
+
+
+class FaceAgeConfig(_Section):
+    """FaceAge: stage 1 on the natural age distribution, stage 2 on an age-balanced stream at a lower rate."""
+
+    loss: Literal["l1", "mse"]
+    weight_decay: float
+    stage1: FineTuneStage
+    stage2: FineTuneStage
+    bin_width: float  # years per age bin of the balanced sampler
+    balanced_samples: int  # images drawn per stage-2 epoch
+
+
+class FaceSurvivalConfig(_Section):
+    """FaceSurvival: Cox partial likelihood (Efron ties) on clinical cohort A's training split."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    warmup_epochs: float
+    weight_decay: float
+    min_events: int  # events in every batch
+
+
 class Config(_Section):
     """The resolved configuration of one run."""
 
@@ -48,7 +104,12 @@ class Config(_Section):
     device: Literal["auto", "cpu", "cuda"]
     num_workers: int
     torch_threads: int
+    precision: Literal["fp32", "bf16"]
     synth: SynthConfig
+    model: ModelConfig
+    pretrain: PretrainConfig
+    faceage: FaceAgeConfig
+    facesurvival: FaceSurvivalConfig
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

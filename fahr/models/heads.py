@@ -38,13 +38,19 @@ class _LinearHeadModel(nn.Module):
 class FaceAgeModel(_LinearHeadModel):
     """FaceAge: linear regression on [CLS]; ``forward`` returns the predicted age in years ``[N]``.
 
-    The bias starts at ``init_age`` (e.g. the mean age of the training set) and the weights near zero, so
-    training starts from the mean-age predictor.
+    The head works in standardised units, ``age = init_age + age_scale * (w·cls + b)`` (``init_age`` and
+    ``age_scale`` are the training set's mean and SD, fixed buffers), so that the regression starts from the
+    mean-age predictor and its weights need not grow to tens of years before the model predicts anything.
     """
 
-    def __init__(self, encoder: VisionTransformer, init_age: float) -> None:
+    def __init__(self, encoder: VisionTransformer, init_age: float, age_scale: float = 1.0) -> None:
         super().__init__(encoder)
-        nn.init.constant_(self.head.bias, init_age)
+        nn.init.zeros_(self.head.bias)
+        self.register_buffer("init_age", torch.tensor(float(init_age)))
+        self.register_buffer("age_scale", torch.tensor(float(age_scale)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.init_age + self.age_scale * super().forward(x)  # [N] years
 
 
 class FaceSurvivalModel(_LinearHeadModel):

@@ -1,0 +1,115 @@
+"""What the three training stages share: the ViT spec, train specs, loaders, caching by fingerprint."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
+
+from fahr import cache, paths, provenance
+from fahr.config import Config
+from fahr.data import loading
+from fahr.data.synth import cohorts
+from fahr.models.vit import ViTSpec
+from fahr.train.loop import TrainSpec
+
+
+def vit_spec(cfg: Config) -> ViTSpec:
+    """The encoder of this profile at the input size of its images."""
+    m = cfg.model
+    return ViTSpec(cfg.synth.image_size, m.patch_size, m.embed_dim, m.depth, m.num_heads, drop_path=m.drop_path)
+
+
+def train_spec(
+    cfg: Config, epochs: int, batch_size: int, lr: float, warmup: float, weight_decay: float, **kw
+) -> TrainSpec:
+    """A TrainSpec with the profile's seed, device and precision."""
+    return TrainSpec(
+        epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=warmup, weight_decay=weight_decay,
+        precision=cfg.precision, seed=cfg.seed, device=cfg.device, min_lr=lr / 100, **kw,
+    )  # fmt: skip
+
+
+def model_dir(profile: str, name: str) -> Path:
+    """Where one trained model of a profile lives (``artifacts/<profile>/models/<name>``)."""
+    return paths.stage_dir(profile, "models") / name
+
+
+def cohort(cfg: Config, name: str, split: str | None = None) -> pd.DataFrame:
+    """A FAHR-Synth cohort's manifest (absolute paths), built first if needed; optionally one split."""
+    cohorts.build(cfg, (name,), progress=False)
+    table, _, _ = cohorts.load(cfg.profile, name)
+    return table if split is None else table[table["split"] == split].reset_index(drop=True)
+
+
+def dataset(table: pd.DataFrame, cfg: Config, stage: str, labels: Iterable[str] = ()) -> loading.FaceDataset:
+    """A FaceDataset over a manifest with the stage's augmentation."""
+    size = cfg.synth.image_size
+    return loading.FaceDataset(table, root=Path("/"), size=size, transform=loading.transforms(stage, size),
+                               label_columns=tuple(labels))  # fmt: skip
+
+
+def batches(ds: loading.FaceDataset, batch_size: int, cfg: Config, sampler: Sampler) -> DataLoader:
+    """A DataLoader over ``ds`` with the profile's workers; the sampler decides order and rank share."""
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=cfg.num_workers,
+                      collate_fn=loading.collate, drop_last=True)  # fmt: skip
+
+
+def shuffled(ds: loading.FaceDataset, batch_size: int, cfg: Config):
+    """``make_batches`` for plain shuffled epochs: each rank a disjoint share, fixed by (seed, epoch)."""
+
+    def make(epoch: int, rank: int, world_size: int) -> DataLoader:
+        sampler = DistributedSampler(
+            ds, num_replicas=world_size, rank=rank, shuffle=True, seed=cfg.seed, drop_last=True
+        )
+        sampler.set_epoch(epoch)
+        return batches(ds, batch_size, cfg, sampler)
+
+    return make
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, table: pd.DataFrame, cfg: Config, batch_size: int = 128) -> pd.Series:
+    """The model's output for every photo of a manifest (eval mode, no augmentation), indexed by image_id."""
+    device = torch.device(provenance.resolve_device(cfg.device))
+    model = model.to(device).eval()
+    loader = DataLoader(dataset(table, cfg, "eval"), batch_size=batch_size, collate_fn=loading.collate)
+    ids, outputs = [], []
+    for batch in loader:
+        with torch.autocast(
+            device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.precision == "bf16"
+        ):
+            outputs.append(model(batch["image"].to(device)).float().cpu())
+        ids += list(batch["image_id"])
+    return pd.Series(torch.cat(outputs).numpy(), index=pd.Index(ids, name="image_id"))
+
+
+def prepare(out: Path, fingerprint: str) -> bool:
+    """Make ``out`` ready for a run with ``fingerprint``: True if its final result already exists.
+
+    A folder left by a killed run of the same fingerprint is kept (the loop resumes from ``last.pt``); a folder
+    from another fingerprint (other config, data or code) is emptied, so nothing stale is resumed.
+    """
+    stamp = out / "fingerprint"
+    if stamp.is_file() and stamp.read_text().strip() == fingerprint:
+        return (out / "done.json").is_file()
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    provenance.write_text(stamp, fingerprint + "\n")
+    return False
+
+
+def finish(out: Path, cfg: Config, stage: str, started: str, **results: Any) -> None:
+    """Mark a stage done: ``done.json`` with its results and provenance (written last, atomically)."""
+    provenance.write_json(out / "done.json", provenance.record(cfg, stage, started, **results))
+
+
+def fingerprint(cfg: Config, sections: Iterable[str], modules: Iterable[str], upstream: Iterable[str] = ()) -> str:
+    """What a stage's result depends on: config sections, seed, its code, and the stages it reads."""
+    values = cfg.to_dict()
+    return cache.digest({s: values[s] for s in sections}, cfg.seed, cache.code_fingerprint(modules), list(upstream))

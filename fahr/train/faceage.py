@@ -1,0 +1,114 @@
+"""FaceAge (``fahr finetune-age``): stage 1 on the natural age distribution, stage 2 on an age-balanced stream.
+
+Both stages select their epoch on validation MAE only. The same recipe trains the from-scratch baseline
+(``pretrained=False``: the encoder starts from random weights), and stage 1's model is kept as a baseline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from fahr import provenance
+from fahr.config import Config
+from fahr.data.loading import AgeBalancedSampler
+from fahr.data.synth import cohorts
+from fahr.models.heads import FaceAgeModel, load_encoder, save_checkpoint
+from fahr.models.heads import load_checkpoint as load_model
+from fahr.models.vit import build_encoder
+from fahr.train import common, pretrain
+from fahr.train.loop import Trainer, load_checkpoint
+
+LOSSES = {"l1": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss}
+
+
+def name(pretrained: bool, fraction: float = 1.0) -> str:
+    """The folder name of a FaceAge run: ``faceage``, ``faceage-scratch``, ``faceage-f0.25``, …"""
+    return "faceage" + ("" if pretrained else "-scratch") + ("" if fraction == 1.0 else f"-f{fraction:g}")
+
+
+def fingerprint(cfg: Config, pretrained: bool, fraction: float) -> str:
+    upstream = [cohorts.fingerprint(cfg, "age"), pretrain.fingerprint(cfg) if pretrained else "scratch", fraction]
+    return common.fingerprint(cfg, ["synth", "model", "faceage"], ["fahr.train.faceage"], upstream)
+
+
+def build(cfg: Config, init_age: float, age_scale: float) -> FaceAgeModel:
+    return FaceAgeModel(build_encoder(common.vit_spec(cfg)), init_age=init_age, age_scale=age_scale)
+
+
+def checkpoint_path(profile: str, pretrained: bool = True, fraction: float = 1.0, stage: int = 2) -> Path:
+    """The selected model of a run; ``stage=1`` gives the stage-1 model (the no-balancing baseline)."""
+    return common.model_dir(profile, name(pretrained, fraction)) / f"faceage-stage{stage}.pt"
+
+
+def training_table(cfg: Config, fraction: float):
+    """The training photos of the public-style age datasets; a fraction keeps that share of the people."""
+    train = common.cohort(cfg, "age", "train")
+    if fraction < 1.0:
+        people = train["subject_id"].drop_duplicates().sample(frac=fraction, random_state=cfg.seed)
+        train = train[train["subject_id"].isin(people)].reset_index(drop=True)
+    return train
+
+
+def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: bool = True) -> Path:
+    """Fine-tune FaceAge in two stages (or resume, or reuse); return the stage-2 checkpoint."""
+    out = common.model_dir(cfg.profile, name(pretrained, fraction))
+    if common.prepare(out, fingerprint(cfg, pretrained, fraction)):
+        return checkpoint_path(cfg.profile, pretrained, fraction)
+    started = provenance.now()
+    f = cfg.faceage
+    train_table = training_table(cfg, fraction)
+    val_table = common.cohort(cfg, "age", "val")
+    init_age, age_scale = float(train_table["age"].mean()), float(train_table["age"].std())
+    model = build(cfg, init_age, age_scale)
+    if pretrained:
+        state = torch.load(pretrain.run(cfg, progress), map_location="cpu", weights_only=True)["model"]
+        load_encoder(model, state)
+    train = common.dataset(train_table, cfg, "finetune", ["age"])
+    loss_of = LOSSES[f.loss]
+
+    def loss_fn(m, batch):
+        pred = m(batch["image"])
+        return loss_of(pred, batch["age"]), {"mae": torch.mean(torch.abs(pred.detach() - batch["age"]))}
+
+    def evaluate(m) -> dict[str, float]:
+        pred = common.predict(m, val_table, cfg)
+        return {"val_mae": float((pred.to_numpy() - val_table["age"].to_numpy()).__abs__().mean())}
+
+    def balanced(epoch: int, rank: int, world_size: int):
+        ages = train_table["age"].to_numpy()
+        sampler = AgeBalancedSampler(
+            ages, f.bin_width, f.balanced_samples, seed=cfg.seed, rank=rank, world_size=world_size
+        )
+        sampler.set_epoch(epoch)
+        return common.batches(train, f.stage2.batch_size, cfg, sampler)
+
+    stages = ((1, f.stage1, common.shuffled(train, f.stage1.batch_size, cfg)), (2, f.stage2, balanced))
+    results = {}
+    for number, stage, make_batches in stages:
+        spec = common.train_spec(cfg, stage.epochs, stage.batch_size, stage.lr, stage.warmup_epochs, f.weight_decay)
+        result = Trainer(model, spec, out / f"stage{number}", loss_fn, make_batches, evaluate, ("val_mae", "min"),
+                         progress=progress).fit()  # fmt: skip
+        model.load_state_dict(load_checkpoint(result.best_path)["model"])  # the stage's best validation epoch
+        results[f"stage{number}_val_mae"] = result.best_value
+        results[f"stage{number}_images_per_s"] = result.images_per_s
+        if result.rank != 0:  # only rank 0 writes
+            continue
+        extra = {"init_age": init_age, "age_scale": age_scale, "spec": dict(common.vit_spec(cfg).__dict__),
+                 "stage": number, "val_mae": result.best_value, "pretrained": pretrained, "fraction": fraction}  # fmt: skip
+        save_checkpoint(checkpoint_path(cfg.profile, pretrained, fraction, number), model, extra)
+    if result.rank != 0:
+        return checkpoint_path(cfg.profile, pretrained, fraction)
+    common.finish(out, cfg, "finetune-age", started, train_photos=len(train_table), **results)
+    return checkpoint_path(cfg.profile, pretrained, fraction)
+
+
+def load(path: Path) -> FaceAgeModel:
+    """A FaceAge model from its checkpoint (weights only)."""
+    extra = torch.load(path, map_location="cpu", weights_only=True)["extra"]
+    from fahr.models.vit import ViTSpec
+
+    model = FaceAgeModel(build_encoder(ViTSpec(**extra["spec"])), extra["init_age"], extra["age_scale"])
+    load_model(path, model)
+    return model.eval()

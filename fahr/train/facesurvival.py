@@ -1,0 +1,107 @@
+"""FaceSurvival (``fahr finetune-survival``): Cox partial likelihood (torchsurv, Efron ties) on cohort A.
+
+Every batch holds deaths (``EventBatchSampler``: the partial likelihood of a batch without one is empty), and
+the epoch is selected on validation concordance (Harrell's C, higher risk = shorter survival).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from lifelines.utils import concordance_index
+from torchsurv.loss.cox import neg_partial_log_likelihood
+
+from fahr import provenance
+from fahr.config import Config
+from fahr.data.loading import EventBatchSampler
+from fahr.data.synth import cohorts
+from fahr.models.heads import FaceSurvivalModel, load_encoder, save_checkpoint
+from fahr.models.heads import load_checkpoint as load_model
+from fahr.models.vit import ViTSpec, build_encoder
+from fahr.train import common, pretrain
+from fahr.train.loop import Trainer, load_checkpoint
+
+
+def name(pretrained: bool, fraction: float = 1.0) -> str:
+    return "facesurvival" + ("" if pretrained else "-scratch") + ("" if fraction == 1.0 else f"-f{fraction:g}")
+
+
+def fingerprint(cfg: Config, pretrained: bool, fraction: float) -> str:
+    upstream = [
+        cohorts.fingerprint(cfg, "clinical-a"),
+        pretrain.fingerprint(cfg) if pretrained else "scratch",
+        fraction,
+    ]
+    return common.fingerprint(cfg, ["synth", "model", "facesurvival"], ["fahr.train.facesurvival"], upstream)
+
+
+def checkpoint_path(profile: str, pretrained: bool = True, fraction: float = 1.0) -> Path:
+    return common.model_dir(profile, name(pretrained, fraction)) / "facesurvival.pt"
+
+
+def cox_loss(log_risk: torch.Tensor, event: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
+    """Negative Cox partial log-likelihood per event (Efron's ties), from torchsurv."""
+    return neg_partial_log_likelihood(
+        log_risk.float(), event.bool(), time.float(), ties_method="efron", reduction="mean"
+    )
+
+
+def c_index(log_risk, time, event) -> float:
+    """Harrell's concordance: the share of comparable pairs in which the higher risk dies first."""
+    return float(concordance_index(time, -log_risk, event))
+
+
+def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: bool = True) -> Path:
+    """Fine-tune FaceSurvival (or resume, or reuse); return its checkpoint."""
+    out = common.model_dir(cfg.profile, name(pretrained, fraction))
+    if common.prepare(out, fingerprint(cfg, pretrained, fraction)):
+        return checkpoint_path(cfg.profile, pretrained, fraction)
+    started = provenance.now()
+    s = cfg.facesurvival
+    train_table = common.cohort(cfg, "clinical-a", "train")
+    if fraction < 1.0:
+        train_table = train_table.sample(frac=fraction, random_state=cfg.seed).reset_index(drop=True)
+    val_table = common.cohort(cfg, "clinical-a", "val")
+    model = FaceSurvivalModel(build_encoder(common.vit_spec(cfg)))
+    if pretrained:
+        load_encoder(model, torch.load(pretrain.run(cfg, progress), map_location="cpu", weights_only=True)["model"])
+    train = common.dataset(train_table, cfg, "finetune", ["time", "event"])
+    events = train_table["event"].to_numpy().astype(bool)
+    batch_size = min(s.batch_size, len(train_table))
+    min_events = max(1, min(s.min_events, int(events.sum()) // max(1, len(train_table) // batch_size)))
+
+    def make_batches(epoch: int, rank: int, world_size: int):
+        sampler = EventBatchSampler(events, batch_size, min_events=min_events, seed=cfg.seed, rank=rank,
+                                    world_size=world_size)  # fmt: skip
+        sampler.set_epoch(epoch)
+        return torch.utils.data.DataLoader(train, batch_sampler=sampler, num_workers=cfg.num_workers,
+                                           collate_fn=common.loading.collate)  # fmt: skip
+
+    def loss_fn(m, batch):
+        return cox_loss(m(batch["image"]), batch["event"], batch["time"]), {}
+
+    def evaluate(m) -> dict[str, float]:
+        risk = common.predict(m, val_table, cfg).to_numpy()
+        return {"val_c_index": c_index(risk, val_table["time"].to_numpy(), val_table["event"].to_numpy())}
+
+    spec = common.train_spec(cfg, s.epochs, batch_size, s.lr, s.warmup_epochs, s.weight_decay)
+    result = Trainer(model, spec, out / "train", loss_fn, make_batches, evaluate, ("val_c_index", "max"),
+                     progress=progress).fit()  # fmt: skip
+    if result.rank != 0:  # only rank 0 writes
+        return checkpoint_path(cfg.profile, pretrained, fraction)
+    model.load_state_dict(load_checkpoint(result.best_path)["model"])
+    extra = {"spec": dict(common.vit_spec(cfg).__dict__), "val_c_index": result.best_value, "pretrained": pretrained,
+             "fraction": fraction, "best_epoch": result.best_epoch}  # fmt: skip
+    save_checkpoint(checkpoint_path(cfg.profile, pretrained, fraction), model, extra)
+    common.finish(out, cfg, "finetune-survival", started, val_c_index=result.best_value, train_photos=len(train_table),
+                  images_per_s=result.images_per_s)  # fmt: skip
+    return checkpoint_path(cfg.profile, pretrained, fraction)
+
+
+def load(path: Path) -> FaceSurvivalModel:
+    """A FaceSurvival model from its checkpoint (weights only)."""
+    extra = torch.load(path, map_location="cpu", weights_only=True)["extra"]
+    model = FaceSurvivalModel(build_encoder(ViTSpec(**extra["spec"])))
+    load_model(path, model)
+    return model.eval()

@@ -1,0 +1,69 @@
+"""MAE pretraining of the ViT encoder on the unlabelled corpus (``fahr pretrain``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from fahr import provenance
+from fahr.config import Config
+from fahr.data.synth import cohorts
+from fahr.models.heads import save_checkpoint
+from fahr.models.mae import MaskedAutoencoder
+from fahr.train import common
+from fahr.train.loop import Trainer, current_world_size, load_checkpoint
+
+NAME = "pretrain"
+
+
+def build_mae(cfg: Config) -> MaskedAutoencoder:
+    p = cfg.pretrain
+    return MaskedAutoencoder(common.vit_spec(cfg), decoder_dim=p.decoder_dim, decoder_depth=p.decoder_depth,
+                             decoder_heads=p.decoder_heads, mask_ratio=p.mask_ratio, norm_pix_loss=True)  # fmt: skip
+
+
+def fingerprint(cfg: Config) -> str:
+    return common.fingerprint(cfg, ["synth", "model", "pretrain"], ["fahr.train.pretrain"],
+                              [cohorts.fingerprint(cfg, "pretrain")])  # fmt: skip
+
+
+def encoder_path(profile: str) -> Path:
+    return common.model_dir(profile, NAME) / "encoder.pt"
+
+
+def run(cfg: Config, progress: bool = True) -> Path:
+    """Pretrain (or resume, or reuse) the MAE; return the path of the encoder checkpoint."""
+    out = common.model_dir(cfg.profile, NAME)
+    if common.prepare(out, fingerprint(cfg)):
+        return encoder_path(cfg.profile)
+    started = provenance.now()
+    p = cfg.pretrain
+    train = common.dataset(common.cohort(cfg, "pretrain", "train"), cfg, "pretrain")
+    val = common.dataset(common.cohort(cfg, "pretrain", "val"), cfg, "eval")
+    mae = build_mae(cfg)
+    lr = p.base_lr * p.batch_size * p.accum_steps * current_world_size() / 256
+    spec = common.train_spec(cfg, p.epochs, p.batch_size, lr, p.warmup_epochs, p.weight_decay,
+                             accum_steps=p.accum_steps, betas=(0.9, 0.95))  # fmt: skip
+
+    def loss_fn(model, batch):
+        loss, _, _ = model(batch["image"])
+        return loss, {}
+
+    def evaluate(model) -> dict[str, float]:
+        device = next(model.parameters()).device
+        generator = torch.Generator(device=device).manual_seed(cfg.seed)  # the same masks every epoch
+        losses = []
+        for batch in torch.utils.data.DataLoader(val, batch_size=64, collate_fn=common.loading.collate):
+            losses.append(float(model(batch["image"].to(device), generator=generator)[0]))
+        return {"val_loss": sum(losses) / len(losses)}
+
+    result = Trainer(mae, spec, out, loss_fn, common.shuffled(train, p.batch_size, cfg), evaluate,
+                     ("val_loss", "min"), progress=progress).fit()  # fmt: skip
+    if result.rank != 0:  # only rank 0 writes
+        return encoder_path(cfg.profile)
+    mae.load_state_dict(load_checkpoint(result.best_path)["model"])  # the epoch with the lowest validation loss
+    save_checkpoint(encoder_path(cfg.profile), mae.encoder, {"spec": dict(common.vit_spec(cfg).__dict__)})
+    common.finish(out, cfg, "pretrain", started, val_loss=result.metrics.get("val_loss"), lr=lr,
+                  images_per_s=result.images_per_s, steps=result.steps)  # fmt: skip
+    return encoder_path(cfg.profile)
