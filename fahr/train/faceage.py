@@ -95,8 +95,10 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
         results[f"stage{number}_images_per_s"] = result.images_per_s
         if result.rank != 0:  # only rank 0 writes
             continue
-        extra = {"init_age": init_age, "age_scale": age_scale, "spec": dict(common.vit_spec(cfg).__dict__),
-                 "stage": number, "val_mae": result.best_value, "pretrained": pretrained, "fraction": fraction}  # fmt: skip
+        extra = {
+            "init_age": init_age, "age_scale": age_scale, "spec": dict(common.vit_spec(cfg).__dict__),
+            "stage": number, "val_mae": result.best_value, "pretrained": pretrained, "fraction": fraction,
+        }  # fmt: skip
         save_checkpoint(checkpoint_path(cfg.profile, pretrained, fraction, number), model, extra)
     if result.rank != 0:
         return checkpoint_path(cfg.profile, pretrained, fraction)
