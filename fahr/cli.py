@@ -16,10 +16,10 @@ STAGES: dict[str, tuple[str, str | None]] = {
     "synth": ("render the FAHR-Synth cohorts with their planted truth", None),
     "align": ("detect faces and align them to 112x112 by five landmarks", None),
     "shard": ("write a manifest's crops into WebDataset tar shards", None),
-    "pretrain": ("MAE-pretrain the ViT encoder", "Models and training (#4)"),
-    "finetune-age": ("two-stage, age-balanced FaceAge fine-tuning", "Models and training (#4)"),
-    "finetune-survival": ("Cox partial-likelihood FaceSurvival fine-tuning", "Models and training (#4)"),
-    "predict": ("run FaceAge / FaceSurvival on a folder of photos, write a CSV", "Models and training (#4)"),
+    "pretrain": ("MAE-pretrain the ViT encoder", None),
+    "finetune-age": ("two-stage, age-balanced FaceAge fine-tuning", None),
+    "finetune-survival": ("Cox partial-likelihood FaceSurvival fine-tuning", None),
+    "predict": ("run FaceAge / FaceSurvival on a folder of photos, write a CSV", None),
     "evaluate": ("age metrics, survival statistics, robustness, saliency", "Clinical statistics (#5)"),
 }
 EXIT_NOT_IMPLEMENTED = 3
@@ -111,6 +111,41 @@ def cmd_shard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from fahr.train import faceage, facesurvival, pretrain
+
+    cfg = _load(args)
+    if args.command == "pretrain":
+        out = pretrain.run(cfg)
+    elif args.command == "finetune-age":
+        out = faceage.run(cfg, pretrained=not args.scratch, fraction=args.fraction)
+    else:
+        out = facesurvival.run(cfg, pretrained=not args.scratch, fraction=args.fraction)
+    print(f"[{args.command}] {out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from fahr import predict, provenance
+    from fahr.data import align
+
+    cfg = _load(args)
+    sources: list[Path] = []
+    for item in args.photos:
+        if item.is_dir():
+            sources += sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in align.IMAGE_EXTENSIONS)
+        elif item.suffix == ".txt":
+            sources += [Path(line.strip()) for line in item.read_text().splitlines() if line.strip()]
+        else:
+            sources.append(item)
+    device = provenance.resolve_device(cfg.device)
+    table = predict.photos(sources, args.faceage, args.facesurvival, device=device)
+    with provenance.artifact(args.output, cfg, "predict", photos=len(table)) as tmp:
+        table.to_csv(tmp, index=False)
+    print(f"[predict] {len(table)} photos ({table['flag'].value_counts().to_dict()}) -> {args.output}")
+    return 0
+
+
 def _not_implemented(stage: str, issue: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         _load(args)  # a bad profile or override is still reported as such
@@ -127,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="FAHR-Face, reproduced: data, pretraining, fine-tuning, evaluation and the book.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands = {"synth": cmd_synth, "align": cmd_align, "shard": cmd_shard}
+    commands = {"synth": cmd_synth, "align": cmd_align, "shard": cmd_shard, "pretrain": cmd_train,
+                "finetune-age": cmd_train, "finetune-survival": cmd_train, "predict": cmd_predict}  # fmt: skip
     for stage, (help_text, issue) in STAGES.items():
         p = sub.add_parser(stage, help=help_text, description=help_text)
         _profile_args(p)
@@ -139,6 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
     aligner.add_argument("photos", type=Path, help="folder of raw photos (searched recursively)")
     aligner.add_argument("out", type=Path, help="folder for the aligned crops (same relative names) and align.csv")
     aligner.add_argument("--size", type=int, default=112, help="crop size in pixels (default 112, the paper's)")
+    for stage in ("finetune-age", "finetune-survival"):
+        tuner = sub.choices[stage]
+        tuner.add_argument("--scratch", action="store_true", help="start from random weights, not the MAE encoder")
+        tuner.add_argument("--fraction", type=float, default=1.0, help="share of the labelled training data to use")
+    predictor = sub.choices["predict"]
+    predictor.add_argument("photos", type=Path, nargs="+", help="photos, folders of photos, or .txt lists of paths")
+    predictor.add_argument("--faceage", type=Path, required=True, help="FaceAge checkpoint (faceage-stage2.pt)")
+    predictor.add_argument("--facesurvival", type=Path, help="FaceSurvival checkpoint (facesurvival.pt)")
+    predictor.add_argument("-o", "--output", type=Path, required=True, help="the CSV to write")
     sharder = sub.choices["shard"]
     source = sharder.add_mutually_exclusive_group()
     source.add_argument("--cohort", default="pretrain", help="a FAHR-Synth cohort of the profile (default pretrain)")

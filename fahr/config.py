@@ -96,6 +96,12 @@ class FaceSurvivalConfig(_Section):
     min_events: int  # events in every batch
 
 
+class BaselinesConfig(_Section):
+    """Baselines that make the claims testable."""
+
+    data_fractions: list[float]  # shares of labelled data for the data-efficiency curve (1.0 = the main models)
+
+
 class Config(_Section):
     """The resolved configuration of one run."""
 
@@ -110,6 +116,7 @@ class Config(_Section):
     pretrain: PretrainConfig
     faceage: FaceAgeConfig
     facesurvival: FaceSurvivalConfig
+    baselines: BaselinesConfig
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

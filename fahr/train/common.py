@@ -113,3 +113,10 @@ def fingerprint(cfg: Config, sections: Iterable[str], modules: Iterable[str], up
     """What a stage's result depends on: config sections, seed, its code, and the stages it reads."""
     values = cfg.to_dict()
     return cache.digest({s: values[s] for s in sections}, cfg.seed, cache.code_fingerprint(modules), list(upstream))
+
+
+def read_done(profile: str, name: str) -> dict[str, Any]:
+    """The results and provenance a finished stage wrote to ``done.json``."""
+    import json
+
+    return json.loads((model_dir(profile, name) / "done.json").read_text())

@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from lifelines.utils import concordance_index
 from torchsurv.loss.cox import neg_partial_log_likelihood
 
 from fahr import provenance
 from fahr.config import Config
 from fahr.data.loading import EventBatchSampler
 from fahr.data.synth import cohorts
+from fahr.evaluate.survival_quick import c_index
 from fahr.models.heads import FaceSurvivalModel, load_encoder, save_checkpoint
 from fahr.models.heads import load_checkpoint as load_model
 from fahr.models.vit import ViTSpec, build_encoder
@@ -45,11 +45,6 @@ def cox_loss(log_risk: torch.Tensor, event: torch.Tensor, time: torch.Tensor) ->
     return neg_partial_log_likelihood(
         log_risk.float(), event.bool(), time.float(), ties_method="efron", reduction="mean"
     )
-
-
-def c_index(log_risk, time, event) -> float:
-    """Harrell's concordance: the share of comparable pairs in which the higher risk dies first."""
-    return float(concordance_index(time, -log_risk, event))
 
 
 def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: bool = True) -> Path:

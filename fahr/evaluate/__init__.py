@@ -1,0 +1,1 @@
+"""Evaluation: age metrics, survival statistics, robustness, saliency, subgroups."""

@@ -1,0 +1,68 @@
+"""FaceAge metrics: mean absolute error (years) overall, per dataset and per decade, signed error, baselines,
+and the biological-age gap FaceAge recovers against the one FAHR-Synth planted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from fahr import predict
+from fahr.config import Config
+from fahr.data.synth import cohorts
+
+DECADES = [f"{d}–{d + 9}" for d in range(0, 90, 10)] + ["90+"]
+
+
+def decade(age: pd.Series) -> pd.Series:
+    """Age decade labels (0–9, …, 80–89, 90+) as an ordered categorical."""
+    index = (age // 10).clip(upper=9).astype(int)
+    return pd.Categorical(np.asarray(DECADES, dtype=object)[index], categories=DECADES, ordered=True)
+
+
+def test_table(cfg: Config, models: tuple[str, ...] = ("faceage", "faceage-stage1", "faceage-scratch")) -> pd.DataFrame:
+    """The age datasets' test photos with their true age, planted truth, and each model's prediction (years)."""
+    photos, truth, _ = cohorts.load(cfg.profile, "age")
+    frame = photos[["image_id", "dataset", "split", "age"]].merge(
+        truth[["image_id", "age", "bio_gap"]].rename(columns={"age": "true_age"}), on="image_id"
+    )
+    for model in models:
+        pred = predict.table(cfg, model, "age").set_index("image_id")["age_pred"]
+        frame[model] = frame["image_id"].map(pred)
+    train_mean = frame.loc[frame["split"] == "train", "age"].mean()
+    frame["mean-age baseline"] = train_mean
+    frame["apparent_age"] = (frame["true_age"] + frame["bio_gap"]).clip(0, 110)
+    return frame[frame["split"] == "test"].reset_index(drop=True)
+
+
+def mae_table(frame: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """MAE (years) of each model per dataset and overall, with the oracle floor (the face's apparent age)."""
+    columns = [*models, "apparent_age"]
+    errors = frame[columns].sub(frame["age"], axis=0).abs()
+    per = errors.groupby(frame["dataset"]).mean()
+    per.loc["all datasets"] = errors.mean()
+    per.insert(0, "photos", frame.groupby("dataset").size().reindex(per.index).fillna(len(frame)).astype(int))
+    return per.rename(columns={"apparent_age": "oracle (apparent age)"}).round(2)
+
+
+def by_decade(frame: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """MAE and mean signed error (prediction − age, years) per age decade, long format for plotting."""
+    decades = decade(frame["age"])
+    rows = []
+    for model in models:
+        err = frame[model] - frame["age"]
+        grouped = err.groupby(decades, observed=True)
+        for name, values in grouped:
+            rows.append({"model": model, "decade": name, "photos": len(values), "MAE": values.abs().mean(),
+                         "signed error": values.mean()})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def gap_recovery(frame: pd.DataFrame, model: str = "faceage") -> dict[str, float]:
+    """How well FaceAge's gap (prediction − chronological age) tracks the planted biological-age gap."""
+    gap = frame[model] - frame["true_age"]
+    fit = stats.linregress(frame["bio_gap"], gap)
+    rho = stats.spearmanr(frame["bio_gap"], gap).statistic
+    return {"pearson r": float(fit.rvalue), "spearman rho": float(rho), "slope": float(fit.slope),
+            "slope 95% CI low": float(fit.slope - 1.96 * fit.stderr),
+            "slope 95% CI high": float(fit.slope + 1.96 * fit.stderr), "photos": int(len(frame))}  # fmt: skip

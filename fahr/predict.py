@@ -1,0 +1,112 @@
+"""Predictions: every fine-tuned model on every cohort it is evaluated on, and on raw photographs.
+
+``table(cfg, model, cohort)`` gives one row per photo (image_id, age_pred or risk, model, checkpoint hash),
+cached under ``artifacts/<profile>/predictions/<model>/<cohort>.parquet`` and remade only when the
+checkpoint or the cohort changes. ``photos(...)`` is ``fahr predict``: raw photos in, aligned, a CSV out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from fahr import cache, paths, provenance
+from fahr.config import Config
+from fahr.data import align
+from fahr.data.synth import cohorts
+from fahr.train import common, faceage, facesurvival
+
+
+@dataclass(frozen=True)
+class Model:
+    """A trained model the book evaluates: how to train it, load it, and what its output is called."""
+
+    train: Callable[[Config], Path]
+    load: Callable[[Path], torch.nn.Module]
+    output: str  # "age_pred" (years) or "risk" (log hazard)
+
+
+MODELS: dict[str, Model] = {
+    "faceage": Model(lambda cfg: faceage.run(cfg, progress=False), faceage.load, "age_pred"),
+    "faceage-stage1": Model(
+        lambda cfg: faceage.run(cfg, progress=False).with_name("faceage-stage1.pt"), faceage.load, "age_pred"
+    ),
+    "faceage-scratch": Model(lambda cfg: faceage.run(cfg, pretrained=False, progress=False), faceage.load, "age_pred"),
+    "facesurvival": Model(lambda cfg: facesurvival.run(cfg, progress=False), facesurvival.load, "risk"),
+    "facesurvival-scratch": Model(
+        lambda cfg: facesurvival.run(cfg, pretrained=False, progress=False), facesurvival.load, "risk"
+    ),
+}
+
+
+def path(profile: str, model: str, cohort: str) -> Path:
+    return paths.stage_dir(profile, "predictions") / model / f"{cohort}.parquet"
+
+
+def table(cfg: Config, model: str, cohort: str) -> pd.DataFrame:
+    """Predictions of ``model`` (a key of MODELS) for every photo of a FAHR-Synth cohort (trains if needed)."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; models: {', '.join(MODELS)}")
+    spec = MODELS[model]
+    checkpoint = spec.train(cfg)
+    digest = cache.file_digest(checkpoint)
+    key = cache.digest(digest, cohorts.fingerprint(cfg, cohort), cache.code_fingerprint(["fahr.predict"]))
+    out = path(cfg.profile, model, cohort)
+    record = provenance.read(out)
+    if record is not None and record.get("fingerprint") == key:
+        return pd.read_parquet(out)
+    photos = common.cohort(cfg, cohort)
+    values = common.predict(spec.load(checkpoint), photos, cfg)
+    result = pd.DataFrame(
+        {"image_id": values.index, spec.output: values.to_numpy(), "model": model, "checkpoint": digest}
+    )
+    with provenance.artifact(out, cfg, "predict", fingerprint=key, model=model, cohort=cohort) as tmp:
+        result.to_parquet(tmp, index=False)
+    return result
+
+
+@torch.no_grad()
+def photos(
+    sources: Sequence[Path],
+    faceage_checkpoint: Path,
+    facesurvival_checkpoint: Path | None = None,
+    device: str = "cpu",
+    batch_size: int = 32,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Raw photographs → one row each: path, flag (ok / no_face / multiple_faces / unreadable), n_faces, age_pred,
+    risk. Faces are detected and aligned to the model's input size; a bad photo never stops the batch."""
+    models = {"age_pred": faceage.load(faceage_checkpoint)}
+    if facesurvival_checkpoint is not None:
+        models["risk"] = facesurvival.load(facesurvival_checkpoint)
+    size = models["age_pred"].encoder.patch_embed.img_size[0]
+    for m in models.values():
+        m.to(device).eval()
+    detector = align.default_detector()
+    rows, crops = [], []
+
+    def flush() -> None:
+        if not crops:
+            return
+        x = torch.from_numpy(np.stack([c for _, c in crops])).permute(0, 3, 1, 2).float().div(255).to(device)
+        outputs = {name: m(x).float().cpu().numpy() for name, m in models.items()}
+        for j, (i, _) in enumerate(crops):
+            rows[i].update({name: float(v[j]) for name, v in outputs.items()})
+        crops.clear()
+
+    for source in tqdm(list(sources), desc="predict", unit="photo", disable=not progress):
+        result = align.align_file(source, size=size, detector=detector)
+        rows.append({"path": str(source), "flag": result.flag, "n_faces": result.n_faces})
+        if result.crop is not None:
+            crops.append((len(rows) - 1, result.crop))
+        if len(crops) >= batch_size:
+            flush()
+    flush()
+    columns = ["path", "flag", "n_faces", *models]
+    return pd.DataFrame(rows).reindex(columns=columns)
