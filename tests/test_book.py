@@ -84,7 +84,17 @@ def test_a_changed_value_re_executes_the_chapter(built) -> None:
     assert '<code class="docutils literal notranslate"><span class="pre">seed=3</span></code>' in page
 
 
-@pytest.mark.parametrize("chapter, title", [("reproducibility", "Reproducibility"), ("cohorts", "Cohorts")])
+CHAPTER_TITLES = [("reproducibility", "Reproducibility"), ("cohorts", "Cohorts"), ("pretraining", "Pretraining"),
+                  ("faceage", "FaceAge")]  # fmt: skip
+
+
+def test_every_chapter_is_tested_in_the_browser() -> None:
+    from fahr import book
+
+    assert sorted(name for name, _ in CHAPTER_TITLES) == sorted(book.CHAPTERS)
+
+
+@pytest.mark.parametrize("chapter, title", CHAPTER_TITLES)
 def test_chapter_renders_in_chromium_with_its_title_and_figures(built, reports_dir, chapter, title) -> None:
     artifacts, _ = built
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

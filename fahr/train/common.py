@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +42,26 @@ def model_dir(profile: str, name: str) -> Path:
     return paths.stage_dir(profile, "models") / name
 
 
+def rank() -> int:
+    """This process's rank under torchrun (0 without it)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 3600.0) -> None:
+    """Other ranks wait here while rank 0 writes what they all need (a cohort, a stage folder)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"rank {rank()} waited {timeout:.0f} s for {what}")
+        time.sleep(1.0)
+
+
 def cohort(cfg: Config, name: str, split: str | None = None) -> pd.DataFrame:
-    """A FAHR-Synth cohort's manifest (absolute paths), built first if needed; optionally one split."""
-    cohorts.build(cfg, (name,), progress=False)
+    """A FAHR-Synth cohort's manifest (absolute paths), built first if needed (by rank 0); optionally one split."""
+    if rank() == 0:
+        cohorts.build(cfg, (name,), progress=False)
+    else:
+        wait_for(lambda: cohorts.is_current(cfg, name), f"cohort {name!r}")
     table, _, _ = cohorts.load(cfg.profile, name)
     return table if split is None else table[table["split"] == split].reset_index(drop=True)
 
@@ -96,7 +115,11 @@ def prepare(out: Path, fingerprint: str) -> bool:
     from another fingerprint (other config, data or code) is emptied, so nothing stale is resumed.
     """
     stamp = out / "fingerprint"
-    if stamp.is_file() and stamp.read_text().strip() == fingerprint:
+    current = lambda: stamp.is_file() and stamp.read_text().strip() == fingerprint  # noqa: E731
+    if rank() != 0:  # rank 0 decides and clears; the others follow
+        wait_for(current, f"{out} to be prepared")
+        return (out / "done.json").is_file()
+    if current():
         return (out / "done.json").is_file()
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
