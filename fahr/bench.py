@@ -125,7 +125,118 @@ def bench_align(cfg: Config, min_seconds: float) -> list[Row]:
              "unit": "photos/s"}]  # fmt: skip
 
 
+def _steps_for(seconds_per_step: float, min_seconds: float) -> int:
+    return max(3, int(min_seconds / max(seconds_per_step, 1e-3)))
+
+
+def bench_training(cfg: Config, min_seconds: float) -> list[Row]:
+    """The profile's models through the project's loop vs a plain timm + AdamW loop on the same config."""
+    import tempfile
+
+    import torch
+
+    from fahr.models.heads import FaceAgeModel
+    from fahr.models.vit import build_encoder
+    from fahr.train import common, pretrain
+    from fahr.train.loop import Trainer
+
+    device = provenance.resolve_device(cfg.device)
+    size, batch = cfg.synth.image_size, cfg.faceage.stage1.batch_size
+    images = torch.rand(batch, 3, size, size)
+    ages = torch.rand(batch) * 90
+    rows: list[Row] = []
+
+    def plain(model: torch.nn.Module, loss_of) -> float:
+        model.to(device).train()
+        optim = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        x, y = images.to(device), ages.to(device)
+
+        def step() -> None:
+            optim.zero_grad(set_to_none=True)
+            loss_of(model, x, y).backward()
+            optim.step()
+
+        seconds, _ = timed(step, min_seconds=min_seconds)
+        return batch / seconds
+
+    def looped(model: torch.nn.Module, loss_of, steps: int) -> float:
+        spec = common.train_spec(cfg, 1, batch, 1e-4, 0.0, 0.05, checkpoint_every=None, log_every=steps)
+        data = [{"image": images, "age": ages}] * steps
+        with tempfile.TemporaryDirectory() as out:
+            result = Trainer(model, spec, out, lambda m, b: (loss_of(m, b["image"], b["age"]), {}),
+                             lambda e, r, w: data, progress=False).fit()  # fmt: skip
+        return float(result.images_per_s)
+
+    age_loss = lambda m, x, y: torch.nn.functional.l1_loss(m(x), y)  # noqa: E731
+    mae_loss = lambda m, x, y: m(x)[0]  # noqa: E731
+    for label, make, loss_of in (
+        ("FaceAge fine-tuning step", lambda: FaceAgeModel(build_encoder(common.vit_spec(cfg)), 40.0, 20.0), age_loss),
+        ("MAE pretraining step", lambda: pretrain.build_mae(cfg), mae_loss),
+    ):
+        reference = plain(make(), loss_of)
+        ours = looped(make(), loss_of, _steps_for(batch / reference, min_seconds))
+        precision = cfg.precision if device == "cuda" else "fp32"
+        setting = f"{cfg.profile} model, {size}x{size}, batch {batch}, {device}, {precision}"
+        rows.append({"benchmark": f"{label}, project loop", "setting": setting, "value": ours, "unit": "images/s"})
+        rows.append({"benchmark": f"{label}, plain timm + AdamW loop", "setting": setting, "value": reference,
+                     "unit": "images/s"})  # fmt: skip
+        rows.append(
+            {"benchmark": f"{label}, project / plain", "setting": setting, "value": ours / reference, "unit": "ratio"}
+        )
+    model = FaceAgeModel(build_encoder(common.vit_spec(cfg)), 40.0, 20.0).to(device).eval()
+
+    def infer() -> None:
+        with torch.inference_mode():
+            model(images.to(device))
+
+    seconds, _ = timed(infer, min_seconds=min_seconds)
+    rows.append({"benchmark": "FaceAge inference", "setting": f"{cfg.profile} model, batch {batch}, {device}",
+                 "value": batch / seconds, "unit": "images/s"})  # fmt: skip
+    if device == "cuda":
+        from fahr.models.vit import encoder_flops
+
+        flops = 3 * encoder_flops(common.vit_spec(cfg))  # forward + backward ≈ 3x forward
+        peak = 989e12  # dense bf16 FLOP/s of an H100 / H200 (SXM)
+        rows.append({"benchmark": "FaceAge fine-tuning model FLOP utilisation", "setting": f"{cfg.profile}, bf16",
+                     "value": 100 * rows[0]["value"] * flops / peak, "unit": "% of 989 TFLOP/s"})  # fmt: skip
+    return rows
+
+
+def bench_predict_photos(cfg: Config, min_seconds: float) -> list[Row]:
+    """`fahr predict` end to end on real photos: read, detect, align, FaceAge and FaceSurvival, in batches."""
+    import tempfile
+    from pathlib import Path
+
+    import matplotlib.cbook
+    from PIL import Image
+    from skimage import data
+
+    from fahr import predict
+    from fahr.models.heads import FaceAgeModel, FaceSurvivalModel, save_checkpoint
+    from fahr.models.vit import build_encoder
+    from fahr.train import common
+
+    spec = common.vit_spec(cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        hopper = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")).convert("RGB")
+        photos = []
+        for i in range(8):
+            (Image.fromarray(data.astronaut()) if i % 2 else hopper).save(folder / f"p{i}.jpg")
+            photos.append(folder / f"p{i}.jpg")
+        extra = {"spec": dict(spec.__dict__), "init_age": 40.0, "age_scale": 20.0}
+        save_checkpoint(folder / "age.pt", FaceAgeModel(build_encoder(spec), 40.0, 20.0), extra)
+        save_checkpoint(folder / "risk.pt", FaceSurvivalModel(build_encoder(spec)), {"spec": dict(spec.__dict__)})
+        device = provenance.resolve_device(cfg.device)
+        run = lambda: predict.photos(photos, folder / "age.pt", folder / "risk.pt", device, progress=False)  # noqa: E731
+        seconds, _ = timed(run, min_seconds=min_seconds)
+    return [{"benchmark": "fahr predict end to end", "setting": f"512-600 px photos, align + both models, {device}",
+             "value": len(photos) / seconds, "unit": "photos/s"}]  # fmt: skip
+
+
 BENCHMARKS: dict[str, Callable[[Config, float], list[Row]]] = {
+    "training": bench_training,
+    "predict-photos": bench_predict_photos,
     "matmul": bench_matmul,
     "vit-reference": bench_vit_reference,
     "synth-render": bench_synth_render,

@@ -66,3 +66,21 @@ def gap_recovery(frame: pd.DataFrame, model: str = "faceage") -> dict[str, float
     return {"pearson r": float(fit.rvalue), "spearman rho": float(rho), "slope": float(fit.slope),
             "slope 95% CI low": float(fit.slope - 1.96 * fit.stderr),
             "slope 95% CI high": float(fit.slope + 1.96 * fit.stderr), "photos": int(len(frame))}  # fmt: skip
+
+
+def lifespan(decades: pd.DataFrame) -> pd.DataFrame:
+    """Per model: overall mean of the decade MAEs, the best and worst decade, and the spread between them."""
+    mae = decades.pivot(index="decade", columns="model", values="MAE")
+    table = pd.DataFrame({
+        "mean of decade MAEs": mae.mean(), "best decade MAE": mae.min(), "worst decade MAE": mae.max(),
+        "worst decade": mae.idxmax(), "spread (worst − best)": mae.max() - mae.min(),
+    })  # fmt: skip
+    return table.round(2)
+
+
+def lifespan_sentence(table: pd.DataFrame) -> str:
+    """A Markdown sentence comparing how evenly the models hold up across the lifespan (from ``lifespan``)."""
+    evenest = table["spread (worst − best)"].idxmin()
+    parts = [f"`{m}` {r['best decade MAE']:.1f}–{r['worst decade MAE']:.1f} y (worst {r['worst decade']})"
+             for m, r in table.iterrows()]  # fmt: skip
+    return f"Range of decade MAEs: {'; '.join(parts)}. Most even across the lifespan: **`{evenest}`**."
