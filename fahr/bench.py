@@ -256,7 +256,7 @@ def run(cfg: Config, only: str | None = None, min_seconds: float = 2.0) -> pd.Da
         raise ValueError(f"no benchmark matches {only!r}; benchmarks: {', '.join(BENCHMARKS)}")
     rows = [row for bench in chosen.values() for row in bench(cfg, min_seconds)]
     table = pd.DataFrame(rows, columns=["benchmark", "setting", "value", "unit"])
-    table["value"] = table["value"].round(1)
+    table["value"] = table["value"].round(2)
     out = paths.stage_dir(cfg.profile, "bench")
     with provenance.artifact(out / "bench.csv", cfg, "bench") as tmp:
         table.to_csv(tmp, index=False)
