@@ -37,6 +37,11 @@ def train_spec(
     )  # fmt: skip
 
 
+def run_name(model: str, pretrained: bool, fraction: float) -> str:
+    """The folder name of a fine-tuning run: ``faceage``, ``faceage-scratch``, ``facesurvival-f0.25``, …"""
+    return model + ("" if pretrained else "-scratch") + ("" if fraction == 1.0 else f"-f{fraction:g}")
+
+
 def model_dir(profile: str, name: str) -> Path:
     """Where one trained model of a profile lives (``artifacts/<profile>/models/<name>``)."""
     return paths.stage_dir(profile, "models") / name

@@ -24,8 +24,7 @@ LOSSES = {"l1": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss
 
 
 def name(pretrained: bool, fraction: float = 1.0) -> str:
-    """The folder name of a FaceAge run: ``faceage``, ``faceage-scratch``, ``faceage-f0.25``, …"""
-    return "faceage" + ("" if pretrained else "-scratch") + ("" if fraction == 1.0 else f"-f{fraction:g}")
+    return common.run_name("faceage", pretrained, fraction)
 
 
 def fingerprint(cfg: Config, pretrained: bool, fraction: float) -> str:

@@ -24,7 +24,7 @@ from fahr.train.loop import Trainer, load_checkpoint
 
 
 def name(pretrained: bool, fraction: float = 1.0) -> str:
-    return "facesurvival" + ("" if pretrained else "-scratch") + ("" if fraction == 1.0 else f"-f{fraction:g}")
+    return common.run_name("facesurvival", pretrained, fraction)
 
 
 def fingerprint(cfg: Config, pretrained: bool, fraction: float) -> str:
