@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fahr import config, paths, provenance
+from fahr import config, provenance
 
 
 @dataclass(frozen=True)
@@ -20,10 +19,6 @@ class Chapter:
     cfg: config.Config
     overrides: dict[str, Any]
     started: str
-
-    @property
-    def artifacts(self) -> Path:
-        return paths.profile_dir(self.cfg.profile)
 
     def provenance(self) -> dict[str, Any]:
         return provenance.record(self.cfg, f"chapter:{self.name}", self.started, ended=provenance.now())

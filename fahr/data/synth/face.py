@@ -8,7 +8,7 @@ about half the image. ``FaceParams`` holds what the cohort decides (identity, ag
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -212,8 +212,3 @@ def geometry(p: FaceParams, c: Capture, k: AgeCues) -> Geometry:
         yaw_s=float(sy),
         foreshorten=(float(cy_), float(cp)),
     )
-
-
-def with_capture(c: Capture, **changes) -> Capture:
-    """A copy of a capture with some fields changed."""
-    return replace(c, **changes)
