@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fahr import paths
 
@@ -102,6 +102,22 @@ class BaselinesConfig(_Section):
     data_fractions: list[float]  # shares of labelled data for the data-efficiency curve (1.0 = the main models)
 
 
+class StatisticsConfig(_Section):
+    """The clinical statistics (FaceSurvival and Subgroups chapters)."""
+
+    bootstrap: int = Field(ge=10)  # resamples for concordance confidence intervals and paired differences
+    auc_years: list[float]  # horizons (years) of the time-dependent AUC
+
+
+class SaliencyConfig(_Section):
+    """Saliency maps (Saliency chapter)."""
+
+    photos: int = Field(ge=1)  # test photos per cohort whose maps are computed and averaged
+    ig_steps: int = Field(ge=2)  # integrated-gradients steps along the path from the baseline
+    occlusion_window: int = Field(ge=1)  # side of the occluding square, pixels
+    occlusion_stride: int = Field(ge=1)  # pixels between occlusion positions
+
+
 class Config(_Section):
     """The resolved configuration of one run."""
 
@@ -117,6 +133,8 @@ class Config(_Section):
     faceage: FaceAgeConfig
     facesurvival: FaceSurvivalConfig
     baselines: BaselinesConfig
+    statistics: StatisticsConfig
+    saliency: SaliencyConfig
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
