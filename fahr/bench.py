@@ -234,6 +234,19 @@ def bench_predict_photos(cfg: Config, min_seconds: float) -> list[Row]:
              "value": len(photos) / seconds, "unit": "photos/s"}]  # fmt: skip
 
 
+def bench_bootstrap(cfg: Config, min_seconds: float) -> list[Row]:
+    """Paired bootstrap of Harrell's C for two scores: 1,000 resamples on 10,000 patients (issue target: seconds)."""
+    from fahr.stats import concordance
+
+    result = concordance.benchmark(n=10_000, resamples=1000, seed=cfg.seed)
+    setting = f"Harrell's C, 2 scores, {result['resamples']} resamples × {result['patients']} patients"
+    return [
+        {"benchmark": "concordance bootstrap", "setting": setting, "value": result["seconds"], "unit": "s"},
+        {"benchmark": "concordance bootstrap", "setting": setting, "value": result["resamples_per_second"],
+         "unit": "resamples/s"},
+    ]  # fmt: skip
+
+
 BENCHMARKS: dict[str, Callable[[Config, float], list[Row]]] = {
     "training": bench_training,
     "predict-photos": bench_predict_photos,
@@ -241,6 +254,7 @@ BENCHMARKS: dict[str, Callable[[Config, float], list[Row]]] = {
     "vit-reference": bench_vit_reference,
     "synth-render": bench_synth_render,
     "align": bench_align,
+    "bootstrap": bench_bootstrap,
 }
 
 

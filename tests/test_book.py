@@ -85,7 +85,8 @@ def test_a_changed_value_re_executes_the_chapter(built) -> None:
 
 
 CHAPTER_TITLES = [("reproducibility", "Reproducibility"), ("cohorts", "Cohorts"), ("pretraining", "Pretraining"),
-                  ("faceage", "FaceAge")]  # fmt: skip
+                  ("faceage", "FaceAge"), ("facesurvival", "FaceSurvival and clinical validation"),
+                  ("subgroups", "Subgroups")]  # fmt: skip
 
 
 def test_every_chapter_is_tested_in_the_browser() -> None:

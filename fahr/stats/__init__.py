@@ -1,0 +1,1 @@
+"""Clinical statistics: Cox models, likelihood-ratio tests, concordance and Kaplan–Meier."""
