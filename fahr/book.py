@@ -19,7 +19,7 @@ from fahr.config import Config
 
 # Execution order. The Reproducibility chapter comes first in the book but runs last, so that it can
 # report how long every other chapter of this build took.
-CHAPTERS: tuple[str, ...] = ("cohorts", "pretraining", "faceage", "facesurvival", "subgroups", "reproducibility")
+CHAPTERS: tuple[str, ...] = ("cohorts", "pretraining", "faceage", "facesurvival", "subgroups", "report", "reproducibility")
 
 
 class ChapterFailed(RuntimeError):

@@ -84,3 +84,42 @@ def lifespan_sentence(table: pd.DataFrame) -> str:
     parts = [f"`{m}` {r['best decade MAE']:.1f}–{r['worst decade MAE']:.1f} y (worst {r['worst decade']})"
              for m, r in table.iterrows()]  # fmt: skip
     return f"Range of decade MAEs: {'; '.join(parts)}. Most even across the lifespan: **`{evenest}`**."
+
+
+PAPER_MAE = 5.1  # FAHR-FaceAge on APPA-REAL (years)
+
+
+def headline(table: pd.DataFrame, spread: pd.DataFrame, gap: dict[str, float], efficiency: pd.DataFrame) -> list:
+    """The FaceAge chapter's numbers for the reproduction report (``fahr.results.Result`` each)."""
+    from fahr.results import Result
+
+    overall = table.loc["all datasets"]
+    oracle = float(overall["oracle (apparent age)"])
+    out = [
+        Result("faceage.mae", "FaceAge test MAE, all datasets", float(overall["faceage"]), "years", oracle=oracle,
+               paper=PAPER_MAE),
+        Result("faceage.mae.scratch", "FaceAge from scratch, test MAE", float(overall["faceage-scratch"]), "years",
+               oracle=oracle),
+        Result("faceage.mae.stage1", "FaceAge stage 1 alone, test MAE", float(overall["faceage-stage1"]), "years",
+               oracle=oracle),
+        Result("faceage.mae.mean_baseline", "mean-age baseline, test MAE", float(overall["mean-age baseline"]),
+               "years", oracle=oracle),
+        Result("faceage.gap_slope", "FaceAge gap on planted biological-age gap, slope", gap["slope"], "",
+               lower=gap["slope 95% CI low"], upper=gap["slope 95% CI high"], planted=1.0),
+    ]  # fmt: skip
+    for dataset, row in table.drop(index="all datasets").iterrows():
+        out.append(Result(f"faceage.mae.{dataset}", f"FaceAge test MAE, {dataset}", float(row["faceage"]), "years",
+                          oracle=float(row["oracle (apparent age)"])))  # fmt: skip
+    for model, row in spread.iterrows():
+        out.append(Result(f"lifespan.{model}.mean_decade_mae", f"{model}: mean of the decade MAEs",
+                          float(row["mean of decade MAEs"]), "years"))  # fmt: skip
+        out.append(Result(f"lifespan.{model}.worst_decade_mae", f"{model}: worst decade MAE",
+                          float(row["worst decade MAE"]), "years"))  # fmt: skip
+    for _, row in efficiency.iterrows():
+        arm = "pretrained" if row["encoder"] == "MAE-pretrained" else "scratch"
+        share = f"{100 * row['fraction']:g}%"
+        out.append(Result(f"efficiency.faceage.{share}.{arm}", f"FaceAge val MAE, {share} of labels, {arm}",
+                          float(row["FaceAge val MAE (years)"]), "years"))  # fmt: skip
+        out.append(Result(f"efficiency.facesurvival.{share}.{arm}", f"FaceSurvival val C, {share} of labels, {arm}",
+                          float(row["FaceSurvival val C"]), ""))  # fmt: skip
+    return out

@@ -325,3 +325,49 @@ def reading(head: pd.DataFrame, lrts: pd.DataFrame, conc: pd.DataFrame, diffs: p
             f"oracle's {c['oracle (planted hazard)']:.3f} is the ceiling."
         )
     return "\n".join(out)
+
+
+PAPER_Q4_VS_Q1 = 3.22  # FAHR-FaceSurvival, top vs bottom quartile, adjusted (development cohort)
+PAPER_FACEAGE_DECADE = 1.151  # the predecessor FaceAge's HR per decade, pan-cancer (Bontempi et al. 2025)
+
+
+def headline_results(head: pd.DataFrame, lrts: pd.DataFrame, harrell: pd.DataFrame, diffs: pd.DataFrame) -> list:
+    """The FaceSurvival chapter's numbers for the reproduction report (``fahr.results.Result`` each)."""
+    from fahr.results import Result
+
+    planted = planted_hr()
+    out = []
+    keys = {"FaceSurvival: top vs bottom quartile": ("q4_vs_q1", PAPER_Q4_VS_Q1, None),
+            "FaceSurvival: per SD": ("per_sd", None, None),
+            "FaceAge: per decade": ("faceage_decade", PAPER_FACEAGE_DECADE,
+                                    planted["biological-age gap (per decade)"])}  # fmt: skip
+    for _, row in head.iterrows():
+        c = row["cohort"][0]
+        key, paper, truth = keys[row["quantity"]]
+        result = Result(f"survival.{c}.{key}", f"cohort {c}: {row['quantity']}, adjusted HR", float(row["aHR"]),
+                        lower=float(row["lower"]), upper=float(row["upper"]), p=float(row["p"]),
+                        oracle=float(row["oracle aHR"]), planted=truth, paper=paper if c == "A" else None)  # fmt: skip
+        out.append(result)
+    for _, row in lrts.iterrows():
+        c = row["cohort"][0]
+        name = {("clinical + both", "clinical + FaceSurvival"): "faceage_adds",
+                ("clinical + both", "clinical + FaceAge"): "facesurvival_adds",
+                ("clinical + scratch + FaceAge", "clinical + scratch"): "faceage_beyond_scratch"}.get(
+            (row["full model"], row["reduced model"]))  # fmt: skip
+        if name:
+            out.append(Result(f"lrt.{c}.{name}", f"cohort {c}: LRT {row['full model']} vs {row['reduced model']}",
+                              float(row["LR statistic"]), f"χ²({row['df']})", p=float(row["p"])))  # fmt: skip
+    conc = harrell.reset_index()
+    oracle = conc[conc["score"] == "oracle (planted hazard)"].set_index("cohort")["C"]
+    for _, row in conc[conc["score"] != "oracle (planted hazard)"].iterrows():
+        c = row["cohort"][0]
+        out.append(
+            Result(f"c.{c}.{row['score']}", f"cohort {c}: Harrell's C, {row['score']}", float(row["C"]), "",
+                   lower=float(row["lower"]), upper=float(row["upper"]), oracle=float(oracle[row["cohort"]]))
+        )  # fmt: skip
+    for _, row in diffs.iterrows():
+        c = row["cohort"][0]
+        out.append(Result(f"cdiff.{c}.{row['comparison']}", f"cohort {c}: ΔC {row['comparison']}",
+                          float(row["difference"]), "", lower=float(row["lower"]), upper=float(row["upper"]),
+                          p=float(row["p"])))  # fmt: skip
+    return out

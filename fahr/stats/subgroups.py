@@ -129,3 +129,21 @@ def reading(mae: pd.DataFrame, hrs: pd.DataFrame, tests: pd.DataFrame) -> str:
         "is expected to reject by chance."
     )
     return " ".join(out)
+
+
+def headline_results(mae: pd.DataFrame, hrs: pd.DataFrame, tests: pd.DataFrame) -> list:
+    """The Subgroups chapter's numbers for the reproduction report (``fahr.results.Result`` each)."""
+    from fahr.results import Result
+
+    estimated = hrs.dropna(subset=["HR"])
+    out = [
+        Result("subgroups.interactions_rejected", "interaction tests rejecting a common effect at p < 0.05",
+               float((tests["p"] < 0.05).sum()), f"of {len(tests)}", planted=0.0),
+        Result("subgroups.interaction_min_p", "smallest interaction-test p", float(tests["p"].min()), ""),
+        Result("subgroups.hr_above_one", "subgroups with FaceSurvival aHR per SD > 1",
+               float((estimated["HR"] > 1).sum()), f"of {len(estimated)}"),
+    ]  # fmt: skip
+    for variable, g in mae.groupby("variable", sort=False):
+        out.append(Result(f"subgroups.faceage_mae_range.{variable}", f"FaceAge MAE, worst − best {variable}",
+                          float(g["MAE"].max() - g["MAE"].min()), "years"))  # fmt: skip
+    return out

@@ -1,0 +1,102 @@
+"""results.json and the reproduction report's verdicts, written by code from the recorded numbers."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fahr import config, report, results
+from fahr.results import Result
+
+
+@pytest.fixture
+def chapter(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAHR_ARTIFACTS", str(tmp_path))
+    cfg = config.load("smoke", {})
+    return SimpleNamespace(name="faceage", cfg=cfg, provenance=lambda: {"stage": "chapter:faceage", "commit": "x"})
+
+
+def test_recorded_numbers_are_collected_into_results_json_with_their_chapter(chapter, tmp_path) -> None:
+    shown = results.record(chapter, [Result("faceage.mae", "FaceAge MAE", 6.9, "years", oracle=3.3, paper=5.1)])
+    assert shown.loc["faceage.mae", "value"] == 6.9
+    content = results.collect(chapter.cfg, ["cohorts", "faceage", "facesurvival"])
+    on_disk = json.loads((tmp_path / "smoke" / "results.json").read_text())
+    assert on_disk == content
+    (entry,) = content["results"]
+    assert entry["chapter"] == "faceage" and entry["oracle"] == 3.3 and entry["paper"] == 5.1
+    assert content["chapters"]["faceage"]["stage"] == "chapter:faceage"
+    assert content["data"] == "FAHR-Synth (smoke profile)"
+
+
+def test_a_result_must_be_a_number_and_recorded_once(chapter) -> None:
+    with pytest.raises(ValueError, match="faceage.mae"):
+        Result("faceage.mae", "FaceAge MAE", float("nan"))
+    with pytest.raises(ValueError, match="more than once"):
+        results.record(chapter, [Result("a", "a", 1.0), Result("a", "a", 2.0)])
+
+
+def build_table(**changes: float) -> pd.DataFrame:
+    """A results table in which every claim holds; ``changes`` override values (key with dots as __)."""
+    rows = {
+        "faceage.mae": dict(value=7.0, oracle=3.3, paper=5.1),
+        "faceage.mae.scratch": dict(value=7.6), "faceage.mae.mean_baseline": dict(value=16.9),
+        "lifespan.faceage.mean_decade_mae": dict(value=7.4), "lifespan.faceage-stage1.mean_decade_mae": dict(value=8.5),
+        "lifespan.faceage.worst_decade_mae": dict(value=14.0),
+        "lifespan.faceage-stage1.worst_decade_mae": dict(value=19.5),
+        "efficiency.faceage.10%.pretrained": dict(value=11.8), "efficiency.faceage.10%.scratch": dict(value=14.7),
+        "efficiency.facesurvival.10%.pretrained": dict(value=0.56),
+        "efficiency.facesurvival.10%.scratch": dict(value=0.53),
+        "efficiency.faceage.100%.pretrained": dict(value=7.4), "efficiency.faceage.100%.scratch": dict(value=8.0),
+        "efficiency.facesurvival.100%.pretrained": dict(value=0.62),
+        "efficiency.facesurvival.100%.scratch": dict(value=0.61),
+    }  # fmt: skip
+    for c in "AB":
+        rows[f"survival.{c}.q4_vs_q1"] = dict(value=2.5, lower=1.6, upper=3.9, p=1e-4, oracle=4.0)
+        rows[f"survival.{c}.faceage_decade"] = dict(value=1.2, lower=1.05, upper=1.4, p=0.01, oracle=1.3, planted=1.35)
+        for name in ("faceage_beyond_scratch", "faceage_adds", "facesurvival_adds"):
+            rows[f"lrt.{c}.{name}"] = dict(value=9.0, p=0.003)
+        rows[f"cdiff.{c}.FaceAge + FaceSurvival − FaceSurvival"] = dict(value=0.01, lower=0.0, upper=0.02, p=0.04)
+    rows["subgroups.interactions_rejected"] = dict(value=0.0, unit="of 8")
+    rows["subgroups.interaction_min_p"] = dict(value=0.2)
+    rows["subgroups.hr_above_one"] = dict(value=20.0, unit="of 22")
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    for key, value in changes.items():
+        key, column = (key.split("__") + ["value"])[:2]
+        table.loc[key.replace("_dot_", "."), column] = value
+    return table.replace({np.nan: None}).astype(object).where(table.notna(), np.nan)
+
+
+def test_every_claim_is_reproduced_when_the_numbers_show_it() -> None:
+    verdicts = report.verdicts(build_table())
+    assert len(verdicts) == len(report.CLAIMS)
+    assert verdicts["verdict"].str.startswith("reproduced on FAHR-Synth").all()
+    absolute = verdicts.set_index("claim").loc["FaceSurvival quartiles", "verdict"]
+    assert absolute.endswith("needs the real data")
+    assert "Of 9 claims, **9** are reproduced" in report.tally(verdicts)
+
+
+@pytest.mark.parametrize(
+    "change, claim",
+    [
+        ({"faceage_dot_mae": 8.0}, "FaceAge accuracy"),  # worse than the scratch model
+        ({"survival_dot_B_dot_q4_vs_q1__lower": 0.9}, "Independent cohort"),  # interval includes 1
+        ({"lrt_dot_A_dot_faceage_adds__p": 0.2}, ("Combination", "Complementary")),  # FaceAge adds nothing in A
+        ({"efficiency_dot_faceage_dot_10%_dot_pretrained": 15.0}, "Foundation model"),
+        ({"subgroups_dot_interaction_min_p": 0.001}, "Subgroups"),  # below 0.05 / 8
+    ],
+)
+def test_a_claim_fails_when_its_number_does_not_show_it(change, claim) -> None:
+    claims = list(claim) if isinstance(claim, tuple) else [claim]
+    verdicts = report.verdicts(build_table(**change)).set_index("claim")["verdict"]
+    assert verdicts[claims].str.startswith("not reproduced").all()
+    assert (verdicts.drop(index=claims).str.startswith("reproduced")).all()
+
+
+def test_a_claim_whose_numbers_are_missing_is_not_run() -> None:
+    verdicts = report.verdicts(build_table().drop(index="survival.B.q4_vs_q1")).set_index("claim")
+    assert verdicts.loc["Independent cohort", "verdict"] == "not run"
+    assert "survival.B.q4_vs_q1 missing" in verdicts.loc["Independent cohort", "this build"]
