@@ -5,24 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from fahr import config
 from fahr.book import ChapterFailed
 
-# Each stage, what it does, and the issue that brings it while it does not exist yet.
-STAGES: dict[str, tuple[str, str | None]] = {
-    "synth": ("render the FAHR-Synth cohorts with their planted truth", None),
-    "align": ("detect faces and align them to 112x112 by five landmarks", None),
-    "shard": ("write a manifest's crops into WebDataset tar shards", None),
-    "pretrain": ("MAE-pretrain the ViT encoder", None),
-    "finetune-age": ("two-stage, age-balanced FaceAge fine-tuning", None),
-    "finetune-survival": ("Cox partial-likelihood FaceSurvival fine-tuning", None),
-    "predict": ("run FaceAge / FaceSurvival on a folder of photos, write a CSV", None),
-    "evaluate": ("age metrics, survival statistics, robustness, saliency", "Clinical statistics (#5)"),
+# Each stage of the pipeline and what it does.
+STAGES: dict[str, str] = {
+    "synth": "render the FAHR-Synth cohorts with their planted truth",
+    "align": "detect faces and align them to 112x112 by five landmarks",
+    "shard": "write a manifest's crops into WebDataset tar shards",
+    "pretrain": "MAE-pretrain the ViT encoder",
+    "finetune-age": "two-stage, age-balanced FaceAge fine-tuning",
+    "finetune-survival": "Cox partial-likelihood FaceSurvival fine-tuning",
+    "predict": "run FaceAge / FaceSurvival on a folder of photos, write a CSV",
+    "evaluate": "write the evaluation tables (FaceAge error, survival analyses, subgroups) as CSV files",
 }
-EXIT_NOT_IMPLEMENTED = 3
 
 
 def _profile_args(parser: argparse.ArgumentParser) -> None:
@@ -125,6 +124,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from fahr.evaluate import tables
+
+    written = tables.run(_load(args))
+    for name, path in written.items():
+        print(f"[evaluate] {name}: {path}")
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from fahr import predict, provenance
     from fahr.data import align
@@ -146,16 +154,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _not_implemented(stage: str, issue: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        _load(args)  # a bad profile or override is still reported as such
-        print(f"fahr {stage}: not implemented yet; it arrives with the issue '{issue}'. Nothing was written.",
-              file=sys.stderr)  # fmt: skip
-        return EXIT_NOT_IMPLEMENTED
-
-    return run
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fahr",
@@ -163,11 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands = {"synth": cmd_synth, "align": cmd_align, "shard": cmd_shard, "pretrain": cmd_train,
-                "finetune-age": cmd_train, "finetune-survival": cmd_train, "predict": cmd_predict}  # fmt: skip
-    for stage, (help_text, issue) in STAGES.items():
+                "finetune-age": cmd_train, "finetune-survival": cmd_train, "predict": cmd_predict,
+                "evaluate": cmd_evaluate}  # fmt: skip
+    for stage, help_text in STAGES.items():
         p = sub.add_parser(stage, help=help_text, description=help_text)
         _profile_args(p)
-        p.set_defaults(func=commands[stage] if issue is None else _not_implemented(stage, issue))
+        p.set_defaults(func=commands[stage])
     synth = sub.choices["synth"]
     synth.add_argument("--cohort", action="append", help="only this cohort (repeatable); default: all")
     synth.add_argument("--force", action="store_true", help="render even if the cohort is up to date")

@@ -122,3 +122,30 @@ def test_chapter_renders_in_chromium_with_its_title_and_figures(built, reports_d
     with Image.open(shot) as img:
         colours = img.convert("L").getextrema()
     assert colours[0] < 100 < colours[1], "the screenshot is blank"
+
+
+def test_evaluate_writes_the_tables_of_the_book_from_the_same_models(built) -> None:
+    import pandas as pd
+
+    artifacts, _ = built
+    out = fahr(artifacts, "evaluate", "--profile", "smoke")
+    assert out.returncode == 0, out.stderr[-3000:]
+    folder = artifacts / "smoke" / "evaluate"
+    head = pd.read_csv(folder / "survival_headline.csv")
+    assert set(head["cohort"]) == {"A (test split)", "B (independent)"}
+    assert (head["aHR"] > 0).all() and (head["lower"] <= head["aHR"]).all()
+    lrt = pd.read_csv(folder / "survival_lrt.csv")
+    assert (lrt["LR statistic"] >= 0).all() and (lrt["df"] >= 1).all()
+    assert (folder / "faceage_mae.csv.provenance.json").is_file()
+
+
+def test_results_json_gathers_every_chapters_numbers_with_provenance(built) -> None:
+    import json
+
+    artifacts, _ = built
+    content = json.loads((artifacts / "smoke" / "results.json").read_text())
+    chapters = {r["chapter"] for r in content["results"]}
+    assert {"faceage", "facesurvival", "subgroups"} <= chapters
+    assert all(name in content["chapters"] for name in chapters)
+    keys = {r["key"] for r in content["results"]}
+    assert {"faceage.mae", "survival.A.q4_vs_q1", "survival.B.q4_vs_q1", "lrt.A.faceage_adds"} <= keys
