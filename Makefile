@@ -13,7 +13,7 @@ SETS := $(foreach s,$(SET),--set $(s))
 # pip's find-links warnings on this kind of machine are noise; keep everything else
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup setup-browser book chapter test lint format bench lock clean clean-all
+.PHONY: help setup setup-browser book chapter test lint format bench lock readme-figure clean clean-all
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ lock:  ## re-resolve the dependencies in a fresh venv and rewrite requirements.l
 	.lock-venv/bin/python -m pip install --quiet -e '.[dev]' 2>&1 | $(QUIET_PIP)
 	.lock-venv/bin/python -m fahr.envfiles freeze
 	rm -rf .lock-venv
+
+readme-figure:  ## copy the demo book's summary figure into docs/ for the README (after make book)
+	mkdir -p docs && cp artifacts/demo/report/summary.png docs/results-demo.png
 
 clean:  ## remove everything generated (artifacts/), keep the environment
 	rm -rf artifacts

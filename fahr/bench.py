@@ -247,6 +247,13 @@ def bench_bootstrap(cfg: Config, min_seconds: float) -> list[Row]:
     ]  # fmt: skip
 
 
+def bench_saliency(cfg: Config, min_seconds: float) -> list[Row]:
+    """Occlusion, integrated gradients, Grad-CAM and deletion/insertion on the profile's model and photo size."""
+    from fahr import saliency
+
+    return saliency.benchmark(cfg)
+
+
 BENCHMARKS: dict[str, Callable[[Config, float], list[Row]]] = {
     "training": bench_training,
     "predict-photos": bench_predict_photos,
@@ -255,6 +262,7 @@ BENCHMARKS: dict[str, Callable[[Config, float], list[Row]]] = {
     "synth-render": bench_synth_render,
     "align": bench_align,
     "bootstrap": bench_bootstrap,
+    "saliency": bench_saliency,
 }
 
 

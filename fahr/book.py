@@ -19,7 +19,10 @@ from fahr.config import Config
 
 # Execution order. The Reproducibility chapter comes first in the book but runs last, so that it can
 # report how long every other chapter of this build took.
-CHAPTERS: tuple[str, ...] = ("cohorts", "pretraining", "faceage", "facesurvival", "subgroups", "report", "reproducibility")
+CHAPTERS: tuple[str, ...] = (
+    "cohorts", "pretraining", "faceage", "facesurvival", "subgroups", "robustness", "saliency", "report",
+    "reproducibility",
+)  # fmt: skip
 
 
 class ChapterFailed(RuntimeError):

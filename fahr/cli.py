@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fahr import config
 from fahr.book import ChapterFailed
+from fahr.data.real import MissingData
 
 # Each stage of the pipeline and what it does.
 STAGES: dict[str, str] = {
@@ -36,6 +37,15 @@ def _load(args: argparse.Namespace) -> config.Config:
     return config.load(args.profile, args.overrides)
 
 
+def _load_data(args: argparse.Namespace) -> config.Config:
+    """The config of a command that reads the profile's data: real datasets must be present before anything runs."""
+    from fahr.data import real
+
+    cfg = _load(args)
+    real.check(cfg)
+    return cfg
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     cfg = _load(args)
     print(json.dumps({"config_hash": cfg.hash, **cfg.to_dict()}, indent=2))
@@ -45,7 +55,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_book(args: argparse.Namespace) -> int:
     from fahr import book
 
-    cfg = _load(args)
+    cfg = _load_data(args)
     overrides = config.normalise_overrides(args.overrides)
     runs = book.run_chapters(cfg, overrides, only=getattr(args, "name", None), force=args.force)
     for run in runs:
@@ -68,7 +78,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     from fahr.data.synth import cohorts
 
-    cfg = _load(args)
+    cfg = _load_data(args)
     built = cohorts.build(cfg, tuple(args.cohort) if args.cohort else cohorts.COHORTS, force=args.force)
     for name, row in built.iterrows():
         print(f"[synth] {name}: {row.folder / 'manifest.parquet'}")
@@ -113,7 +123,7 @@ def cmd_shard(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from fahr.train import faceage, facesurvival, pretrain
 
-    cfg = _load(args)
+    cfg = _load_data(args)
     if args.command == "pretrain":
         out = pretrain.run(cfg)
     elif args.command == "finetune-age":
@@ -127,7 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from fahr.evaluate import tables
 
-    written = tables.run(_load(args))
+    written = tables.run(_load_data(args))
     for name, path in written.items():
         print(f"[evaluate] {name}: {path}")
     return 0
@@ -214,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except config.ConfigError as err:
+        print(f"fahr {args.command}: {err}", file=sys.stderr)
+        return 2
+    except MissingData as err:
         print(f"fahr {args.command}: {err}", file=sys.stderr)
         return 2
     except ChapterFailed as err:

@@ -102,6 +102,13 @@ class BaselinesConfig(_Section):
     data_fractions: list[float]  # shares of labelled data for the data-efficiency curve (1.0 = the main models)
 
 
+class DataConfig(_Section):
+    """Which data the profile runs on: the built-in FAHR-Synth cohort, or real datasets under ``root``."""
+
+    source: Literal["synth", "real"]
+    root: str  # folder of the real datasets (relative to the repository unless absolute); see fahr.data.real
+
+
 class StatisticsConfig(_Section):
     """The clinical statistics (FaceSurvival and Subgroups chapters)."""
 
@@ -127,6 +134,7 @@ class Config(_Section):
     num_workers: int
     torch_threads: int
     precision: Literal["fp32", "bf16"]
+    data: DataConfig
     synth: SynthConfig
     model: ModelConfig
     pretrain: PretrainConfig

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -173,6 +174,44 @@ CLAIMS: tuple[Claim, ...] = (
         lambda t: v(t, "subgroups.interaction_min_p") > 0.05 / _count(t.loc["subgroups.interactions_rejected", "unit"])
         and v(t, "subgroups.hr_above_one") >= 0.75 * _count(t.loc["subgroups.hr_above_one", "unit"]),
     ),
+    Claim(
+        "Pose and lighting",
+        "Both models hold up when pose and lighting change but the face does not",
+        "robust",
+        ("robustness.age.min_icc", "robustness.age.max_shift", "robustness.risk.min_spearman",
+         "robustness.risk.max_shift"),
+        lambda t: (
+            f"FaceAge: largest mean shift {v(t, 'robustness.age.max_shift'):.2f} y, lowest ICC(2,1) "
+            f"{v(t, 'robustness.age.min_icc'):.3f}; FaceSurvival: largest shift "
+            f"{v(t, 'robustness.risk.max_shift'):.2f} SD, lowest rank stability "
+            f"{v(t, 'robustness.risk.min_spearman'):.2f} (criteria: ICC ≥ 0.9, Spearman ≥ 0.8)"
+        ),
+        lambda t: v(t, "robustness.age.min_icc") >= 0.9 and v(t, "robustness.risk.min_spearman") >= 0.8,
+    ),
+    Claim(
+        "Makeup and surgery",
+        "FaceAge holds up under makeup and cosmetic surgery",
+        "robust",
+        ("surgery.makeup.age_change", "surgery.facelift.age_change", "surgery.blepharoplasty.age_change"),
+        lambda t: "; ".join(
+            f"{c}: {v(t, f'surgery.{c}.age_change'):+.2f} y (planted cue change "
+            f"{field(t, f'surgery.{c}.age_change', 'planted'):+.1f} y equivalent)"
+            for c in ("makeup", "facelift", "blepharoplasty")
+        )
+        + " (criterion: |change| ≤ 1 year; the true age never changed)",
+        lambda t: all(abs(v(t, f"surgery.{c}.age_change")) <= 1.0 for c in ("makeup", "facelift", "blepharoplasty")),
+    ),
+    Claim(
+        "Distinct regions",
+        "Saliency maps show that the two models rely on distinct facial regions",
+        "distinct",
+        ("saliency.distinct.spearman",),
+        lambda t: (
+            f"regional profiles correlate with Spearman {ci(t, 'saliency.distinct.spearman')}, permutation p = "
+            f"{field(t, 'saliency.distinct.spearman', 'p'):.3g}"
+        ),
+        lambda t: field(t, "saliency.distinct.spearman", "p") < 0.05,
+    ),
 )  # fmt: skip
 
 
@@ -215,3 +254,14 @@ def tally(table: pd.DataFrame) -> str:
         f"Of {len(table)} claims, **{reproduced}** are reproduced on FAHR-Synth, **{failed}** are not, and "
         f"{missing} were not run in this build."
     )
+
+
+def save_summary(fig, profile: str) -> Path:
+    """Write the report's summary figure to ``artifacts/<profile>/report/summary.png`` (atomically); `make
+    readme-figure` copies the demo's into ``docs/`` for the README."""
+    from fahr import paths, provenance
+
+    out = paths.stage_dir(profile, "report") / "summary.png"
+    with provenance.atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    return out

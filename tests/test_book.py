@@ -86,7 +86,8 @@ def test_a_changed_value_re_executes_the_chapter(built) -> None:
 
 CHAPTER_TITLES = [("reproducibility", "Reproducibility"), ("cohorts", "Cohorts"), ("pretraining", "Pretraining"),
                   ("faceage", "FaceAge"), ("facesurvival", "FaceSurvival and clinical validation"),
-                  ("subgroups", "Subgroups"), ("report", "Reproduction report")]  # fmt: skip
+                  ("subgroups", "Subgroups"), ("report", "Reproduction report"),
+                  ("robustness", "Robustness"), ("saliency", "Saliency")]  # fmt: skip
 
 
 def test_every_chapter_is_tested_in_the_browser() -> None:

@@ -41,6 +41,9 @@ def run(cfg: Config, progress: bool = True) -> Path:
     p = cfg.pretrain
     train = common.dataset(common.cohort(cfg, "pretrain", "train"), cfg, "pretrain")
     val = common.dataset(common.cohort(cfg, "pretrain", "val"), cfg, "eval")
+    if len(val) == 0:
+        raise ValueError(f"the pretraining cohort of profile {cfg.profile!r} has no validation photos: "
+                         f"synth.pretrain_n={cfg.synth.pretrain_n} is too small")  # fmt: skip
     mae = build_mae(cfg)
     lr = p.base_lr * p.batch_size * p.accum_steps * current_world_size() / 256
     spec = common.train_spec(cfg, p.epochs, p.batch_size, lr, p.warmup_epochs, p.weight_decay,
