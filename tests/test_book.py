@@ -151,3 +151,10 @@ def test_results_json_gathers_every_chapters_numbers_with_provenance(built) -> N
     assert all(name in content["chapters"] for name in chapters)
     keys = {r["key"] for r in content["results"]}
     assert {"faceage.mae", "survival.A.q4_vs_q1", "survival.B.q4_vs_q1", "lrt.A.faceage_adds"} <= keys
+
+
+def test_the_book_shows_no_clinical_face_and_no_clinical_path(built) -> None:
+    artifacts, _ = built
+    out = subprocess.run([sys.executable, "-m", "fahr.privacy", "--profile", "smoke"], capture_output=True,
+                         text=True, env={**os.environ, "FAHR_ARTIFACTS": str(artifacts)})  # fmt: skip
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
