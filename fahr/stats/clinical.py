@@ -12,6 +12,7 @@ the face-visible part of the planted hazard (frailty and biological-age gap) for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -371,3 +372,37 @@ def headline_results(head: pd.DataFrame, lrts: pd.DataFrame, harrell: pd.DataFra
                           float(row["difference"]), "", lower=float(row["lower"]), upper=float(row["upper"]),
                           p=float(row["p"])))  # fmt: skip
     return out
+
+
+def km_tables(groups: dict[str, pd.DataFrame], years: Sequence[float] = (1, 2, 5)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per cohort: the log-rank tests across quartiles and Q4 vs Q1, and Kaplan–Meier survival (%) at ``years``."""
+    tests = pd.concat([cox.logrank(g, "quartile").assign(cohort=label) for label, g in groups.items()])
+    survival = pd.concat(
+        {label: cox.survival_at(cox.kaplan_meier(g, "quartile"), years) for label, g in groups.items()}
+    )
+    return tests.set_index(["cohort", "test"]), survival.rename_axis(["cohort", "quartile"])
+
+
+def gap_identity(models: dict[str, dict[str, cox.CoxResult]]) -> pd.DataFrame:
+    """FaceAge per decade and the FaceAge gap per decade, both adjusted for chronological age: the same HR."""
+    return pd.DataFrame({
+        label: {"FaceAge per decade": by["FaceAge per decade"].hr("FaceAge (per decade)")["hr"],
+                "FaceAge gap per decade": by["FaceAge gap per decade"].hr("FaceAge gap (per decade)")["hr"]}
+        for label, by in models.items()
+    })  # fmt: skip
+
+
+PROGNOSIS_MODELS = ("FaceAge per decade", "FaceAge stage 1 per decade", "FaceAge scratch per decade",
+                    "oracle biological age per decade")  # fmt: skip
+
+
+def prognosis_table(models: dict[str, dict[str, cox.CoxResult]]) -> pd.DataFrame:
+    """FaceAge against the weaker face-age models and the oracle: adjusted HR per decade and the model's C."""
+    rows = []
+    for label, by in models.items():
+        for name in PROGNOSIS_MODELS:
+            r = by[name].hr("FaceAge (per decade)")
+            rows.append({"cohort": label, "model": name.replace(" per decade", ""), "aHR per decade": r["hr"],
+                         "95% CI": f"{r['lower']:.2f}–{r['upper']:.2f}", "p": r["p"],
+                         "C (adjusted model)": by[name].concordance})  # fmt: skip
+    return pd.DataFrame(rows)
