@@ -18,7 +18,7 @@ from fahr.models.heads import FaceAgeModel, load_encoder, save_checkpoint
 from fahr.models.heads import load_checkpoint as load_model
 from fahr.models.vit import build_encoder
 from fahr.train import common, pretrain
-from fahr.train.loop import Trainer, load_checkpoint
+from fahr.train.loop import Trainer, load_checkpoint, seed_everything
 
 LOSSES = {"l1": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss}
 
@@ -60,6 +60,7 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
     train_table = training_table(cfg, fraction)
     val_table = common.cohort(cfg, "age", "val")
     init_age, age_scale = float(train_table["age"].mean()), float(train_table["age"].std())
+    seed_everything(cfg.seed)  # the initial weights depend on the seed alone, not on the process
     model = build(cfg, init_age, age_scale)
     if pretrained:
         state = torch.load(pretrain.run(cfg, progress), map_location="cpu", weights_only=True)["model"]

@@ -20,7 +20,7 @@ from fahr.models.heads import FaceSurvivalModel, load_encoder, save_checkpoint
 from fahr.models.heads import load_checkpoint as load_model
 from fahr.models.vit import ViTSpec, build_encoder
 from fahr.train import common, pretrain
-from fahr.train.loop import Trainer, load_checkpoint
+from fahr.train.loop import Trainer, load_checkpoint, seed_everything
 
 
 def name(pretrained: bool, fraction: float = 1.0) -> str:
@@ -58,6 +58,7 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
     if fraction < 1.0:
         train_table = train_table.sample(frac=fraction, random_state=cfg.seed).reset_index(drop=True)
     val_table = common.cohort(cfg, "clinical-a", "val")
+    seed_everything(cfg.seed)  # the initial weights depend on the seed alone, not on the process
     model = FaceSurvivalModel(build_encoder(common.vit_spec(cfg)))
     if pretrained:
         load_encoder(model, torch.load(pretrain.run(cfg, progress), map_location="cpu", weights_only=True)["model"])

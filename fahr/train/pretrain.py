@@ -12,7 +12,7 @@ from fahr.data.synth import cohorts
 from fahr.models.heads import save_checkpoint
 from fahr.models.mae import MaskedAutoencoder
 from fahr.train import common
-from fahr.train.loop import Trainer, current_world_size, load_checkpoint
+from fahr.train.loop import Trainer, current_world_size, load_checkpoint, seed_everything
 
 NAME = "pretrain"
 
@@ -44,6 +44,7 @@ def run(cfg: Config, progress: bool = True) -> Path:
     if len(val) == 0:
         raise ValueError(f"the pretraining cohort of profile {cfg.profile!r} has no validation photos: "
                          f"synth.pretrain_n={cfg.synth.pretrain_n} is too small")  # fmt: skip
+    seed_everything(cfg.seed)  # the initial weights depend on the seed alone, not on the process
     mae = build_mae(cfg)
     lr = p.base_lr * p.batch_size * p.accum_steps * current_world_size() / 256
     spec = common.train_spec(cfg, p.epochs, p.batch_size, lr, p.warmup_epochs, p.weight_decay,
