@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fahr import config
 from fahr.book import ChapterFailed
+from fahr.data.manifest import ManifestError
 from fahr.data.real import MissingData
 
 # Each stage of the pipeline and what it does.
@@ -110,7 +111,7 @@ def cmd_shard(args: argparse.Namespace) -> int:
     else:
         path = cohorts.cohort_dir(cfg.profile, args.cohort) / "manifest.parquet"
         out = args.out or paths.stage_dir(cfg.profile, "shards") / args.cohort
-    checked = manifest.load(path, check_images=False)
+    checked = manifest.load(path)  # every photo decoded before a shard is written
     result = shards.write_shards(checked.valid, path.parent, out, maxcount=args.maxcount, progress=True)
     provenance.write_json(
         provenance.provenance_path(out),
@@ -223,10 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except config.ConfigError as err:
-        print(f"fahr {args.command}: {err}", file=sys.stderr)
-        return 2
-    except MissingData as err:
+    except (config.ConfigError, MissingData, ManifestError) as err:
         print(f"fahr {args.command}: {err}", file=sys.stderr)
         return 2
     except ChapterFailed as err:

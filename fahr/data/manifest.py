@@ -8,6 +8,7 @@ Columns (DESIGN.md, "Data contracts"): ``image_id, path, subject_id, dataset, sp
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +76,7 @@ def _check_images(df: pd.DataFrame, root: Path) -> list[dict]:
             continue
         try:
             with Image.open(path) as img:
-                img.verify()
+                img.load()  # decodes the pixels: verify() alone passes a JPEG cut in half
         except Exception as err:  # PIL raises many types for broken files
             reason = f"unreadable image ({type(err).__name__})"
             found.append({"row": int(i) + 1, "column": "path", "value": rel, "reason": reason})
@@ -152,14 +153,33 @@ def read(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")
+    if path.suffix not in (".parquet", ".csv"):
+        raise ManifestError(f"{path}: a manifest is a .parquet or .csv file")
     try:
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
-        if path.suffix == ".csv":
-            return pd.read_csv(path, dtype={c: str for c in ("image_id", "subject_id", "pair_id")})
+        table = pd.read_csv(path, dtype={c: str for c in ("image_id", "subject_id", "pair_id")})
     except Exception as err:
         raise ManifestError(f"{path}: cannot be read as a manifest ({type(err).__name__}: {err})") from err
-    raise ManifestError(f"{path}: a manifest is a .parquet or .csv file")
+    cut = _cut_column(path, list(table.columns))
+    if cut is not None:  # a row cut just after a comma would otherwise read as empty trailing fields
+        raise ManifestError(
+            f"{path}, row {len(table)}, column {cut!r}: the file ends inside this row (no final line break), as a "
+            "file cut short in a copy does; if the row is complete, end the file with a line break"
+        )
+    return table
+
+
+def _cut_column(path: Path, columns: list[str]) -> str | None:
+    """The column in which a CSV file ends, if its last line has no line break; None for a complete file."""
+    with path.open("rb") as f:
+        f.seek(max(0, f.seek(0, 2) - 65536))  # the last line is in the file's tail
+        tail = f.read()
+    if not tail or tail.endswith((b"\n", b"\r")):
+        return None
+    last = tail.rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")
+    fields = next(csv.reader([last]), [""])
+    return columns[min(len(fields), len(columns)) - 1]
 
 
 def load(path: Path, check_images: bool = True, on_invalid: Literal["raise", "exclude"] = "raise") -> Validation:
