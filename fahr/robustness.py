@@ -313,6 +313,23 @@ def surgery_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def extreme(summary: pd.DataFrame, column: str, largest: bool = True) -> pd.Series:
+    """The row of a summary with the largest ``|column|`` (``largest``) or the smallest ``column`` (an ICC, a
+    Spearman): where a model moves most, or agrees least."""
+    return summary.loc[summary[column].abs().idxmax() if largest else summary[column].idxmin()]
+
+
+def surgery_reading(model_change: float, planted_change: float) -> str:
+    """How far FaceAge follows a planted change of the face's cues, in words: the share of the planted
+    years-equivalent that the model read (at least half: follows; a fifth: in part; less: hardly)."""
+    followed = model_change / planted_change if planted_change else float("nan")
+    if followed >= 0.5:
+        return "FaceAge follows them"
+    if followed >= 0.2:
+        return "FaceAge follows them in part"
+    return "FaceAge hardly follows them: it does not see the removed cues, or weighs other cues more"
+
+
 # -------------------------------------------------------------------------- perturbations for real photos
 
 

@@ -221,3 +221,18 @@ def test_perturbations_reject_bad_input() -> None:
         rb.makeup(x, landmarks68(2), 0.5)
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         rb.makeup(x, landmarks68(3), 1.5)
+
+
+def test_extreme_finds_the_largest_absolute_shift_and_the_lowest_agreement() -> None:
+    summary = pd.DataFrame({"condition": ["yaw", "roll", "pitch"], "strength": [30.0, -15.0, 15.0],
+                            "mean shift": [0.4, -1.2, 0.9], "ICC(2,1)": [0.95, 0.99, 0.90]})  # fmt: skip
+    assert rb.extreme(summary, "mean shift")["condition"] == "roll"  # |−1.2| beats +0.9
+    assert rb.extreme(summary, "ICC(2,1)", largest=False)["condition"] == "pitch"
+
+
+def test_surgery_reading_says_how_much_of_the_planted_change_the_model_read() -> None:
+    assert rb.surgery_reading(-3.0, -4.0) == "FaceAge follows them"
+    assert rb.surgery_reading(-1.0, -4.0) == "FaceAge follows them in part"
+    assert rb.surgery_reading(-0.1, -4.0).startswith("FaceAge hardly follows them")
+    assert rb.surgery_reading(+2.0, -4.0).startswith("FaceAge hardly follows them")  # the wrong way
+    assert rb.surgery_reading(0.0, 0.0).startswith("FaceAge hardly follows them")  # nothing planted
