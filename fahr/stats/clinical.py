@@ -137,7 +137,7 @@ def describe(an: Analysis) -> pd.DataFrame:
             "stage IV %": round(100 * (f["stage"] == 4).mean(), 1),
             "lung cancer %": round(100 * (f["cancer_type"] == "lung").mean(), 1),
         }
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, dtype=object)  # counts stay whole numbers beside the percentages
 
 
 def score_covariate(column: str, label: str, scale: float = 1.0) -> cox.Covariate:
