@@ -16,6 +16,7 @@ from fahr.data.real import MissingData
 # Each stage of the pipeline and what it does.
 STAGES: dict[str, str] = {
     "synth": "render the FAHR-Synth cohorts with their planted truth",
+    "prepare": "build the real-data cohorts (data.source=real): adapters, face alignment, manifests",
     "align": "detect faces and align them to 112x112 by five landmarks",
     "shard": "write a manifest's crops into WebDataset tar shards",
     "pretrain": "MAE-pretrain the ViT encoder",
@@ -39,11 +40,15 @@ def _load(args: argparse.Namespace) -> config.Config:
 
 
 def _load_data(args: argparse.Namespace) -> config.Config:
-    """The config of a command that reads the profile's data: real datasets must be present before anything runs."""
+    """The config of a command that reads the profile's data: the real datasets it needs must be present
+    before anything runs (all of them for the book and the evaluation tables, which read FAHR-Synth only)."""
     from fahr.data import real
 
     cfg = _load(args)
-    real.check(cfg)
+    if args.command in real.STAGE_COHORTS:
+        real.check(cfg, real.datasets_of(real.STAGE_COHORTS[args.command]))
+    else:
+        real.check_book(cfg)
     return cfg
 
 
@@ -79,10 +84,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     from fahr.data.synth import cohorts
 
-    cfg = _load_data(args)
+    cfg = _load(args)
     built = cohorts.build(cfg, tuple(args.cohort) if args.cohort else cohorts.COHORTS, force=args.force)
     for name, row in built.iterrows():
         print(f"[synth] {name}: {row.folder / 'manifest.parquet'}")
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from fahr.data import real
+
+    cfg = _load_data(args)
+    if cfg.data.source != "real":
+        print(f"fahr prepare: profile {cfg.profile!r} runs on FAHR-Synth (data.source=synth); `fahr synth` builds "
+              "its cohorts. Use --set data.source=real for the real datasets.", file=sys.stderr)  # fmt: skip
+        return 2
+    built = real.build(cfg, tuple(args.cohort) if args.cohort else tuple(real.COHORT_DATASETS), rescan=True)
+    for name, row in built.iterrows():
+        print(f"[prepare] {name}: {row.action}, {row.photos} photos, {row['left out']} left out "
+              f"(listed in {row.folder / 'excluded.csv'})")  # fmt: skip
     return 0
 
 
@@ -171,9 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="FAHR-Face, reproduced: data, pretraining, fine-tuning, evaluation and the book.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands = {"synth": cmd_synth, "align": cmd_align, "shard": cmd_shard, "pretrain": cmd_train,
-                "finetune-age": cmd_train, "finetune-survival": cmd_train, "predict": cmd_predict,
-                "evaluate": cmd_evaluate}  # fmt: skip
+    commands = {"synth": cmd_synth, "prepare": cmd_prepare, "align": cmd_align, "shard": cmd_shard,
+                "pretrain": cmd_train, "finetune-age": cmd_train, "finetune-survival": cmd_train,
+                "predict": cmd_predict, "evaluate": cmd_evaluate}  # fmt: skip
     for stage, help_text in STAGES.items():
         p = sub.add_parser(stage, help=help_text, description=help_text)
         _profile_args(p)
@@ -181,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth = sub.choices["synth"]
     synth.add_argument("--cohort", action="append", help="only this cohort (repeatable); default: all")
     synth.add_argument("--force", action="store_true", help="render even if the cohort is up to date")
+    sub.choices["prepare"].add_argument(
+        "--cohort", action="append", choices=("pretrain", "age", "clinical-a", "clinical-b"),
+        help="only this cohort (repeatable); default: all",
+    )  # fmt: skip
     aligner = sub.choices["align"]
     aligner.add_argument("photos", type=Path, help="folder of raw photos (searched recursively)")
     aligner.add_argument("out", type=Path, help="folder for the aligned crops (same relative names) and align.csv")

@@ -102,11 +102,16 @@ class BaselinesConfig(_Section):
     data_fractions: list[float]  # shares of labelled data for the data-efficiency curve (1.0 = the main models)
 
 
+# the real datasets by folder name (fahr.data.real.EXPECTED says what goes in each)
+RealDataset = Literal["webface", "utkface", "appa-real", "imdb-wiki", "agedb", "clinical-a", "clinical-b"]
+
+
 class DataConfig(_Section):
     """Which data the profile runs on: the built-in FAHR-Synth cohort, or real datasets under ``root``."""
 
     source: Literal["synth", "real"]
     root: str  # folder of the real datasets (relative to the repository unless absolute); see fahr.data.real
+    prealigned: list[RealDataset]  # real datasets whose photos are already aligned face crops: resized, not re-detected
 
 
 class StatisticsConfig(_Section):

@@ -107,6 +107,33 @@ def utkface(
     return _finish("utkface", folder, folder, table, skipped, on_invalid, check_images)
 
 
+def photo_folder(
+    folder: Path,
+    dataset: str,
+    seed: int = 0,
+    fractions: Mapping[str, float] = DEFAULT_FRACTIONS,
+    on_invalid: OnInvalid = "exclude",
+    check_images: bool = True,
+) -> AdapterResult:
+    """An unlabelled corpus (WebFace42M, or any folder of face photos): every ``.jpg``/``.png`` under ``folder``.
+
+    The subject is the photo's folder (WebFace42M keeps one identity per folder), or the photo itself when it
+    lies directly in ``folder``; splits are drawn per subject by seed. No labels; paths relative to ``folder``.
+    """
+    folder = _existing_folder(folder)
+    photos = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+
+    def fields(relative: str) -> dict:
+        parent = Path(relative).parent
+        subject = relative if parent == Path(".") else parent.as_posix()
+        return {"image_id": f"{dataset}/{relative}", "path": relative, "subject_id": f"{dataset}/{subject}"}
+
+    records, skipped = _parse_files(folder, photos, fields)
+    table = _table(records)
+    table["split"] = _seeded_splits(table, fractions, seed)
+    return _finish(dataset, folder, folder, table, skipped, on_invalid, check_images)
+
+
 def _utkface_fields(relative: str) -> dict:
     stem = _strip_suffix(Path(relative).name, (".jpg.chip.jpg", ".jpg"))
     fields = stem.split("_")

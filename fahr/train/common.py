@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from fahr import cache, paths, provenance
 from fahr.config import Config
-from fahr.data import loading
+from fahr.data import loading, real
 from fahr.data.synth import cohorts
 from fahr.models.vit import ViTSpec
 from fahr.train.loop import TrainSpec
@@ -62,13 +62,30 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 3600.0) 
 
 
 def cohort(cfg: Config, name: str, split: str | None = None) -> pd.DataFrame:
-    """A FAHR-Synth cohort's manifest (absolute paths), built first if needed (by rank 0); optionally one split."""
-    if rank() == 0:
-        cohorts.build(cfg, (name,), progress=False)
+    """A cohort's manifest (absolute paths), optionally one split: FAHR-Synth's, built first if needed, or with
+    ``data.source: real`` the prepared real cohort of that name (``fahr.data.real``); rank 0 builds, others wait."""
+    if cfg.data.source == "real":
+        _ready(cfg, name, real.is_current, lambda: real.build(cfg, (name,)))
+        table = real.load(cfg.profile, name)
     else:
-        wait_for(lambda: cohorts.is_current(cfg, name), f"cohort {name!r}")
-    table, _, _ = cohorts.load(cfg.profile, name)
+        _ready(cfg, name, cohorts.is_current, lambda: cohorts.build(cfg, (name,), progress=False))
+        table, _, _ = cohorts.load(cfg.profile, name)
     return table if split is None else table[table["split"] == split].reset_index(drop=True)
+
+
+def cohort_fingerprint(cfg: Config, name: str) -> str:
+    """What a stage reading a cohort depends on: FAHR-Synth's design, or the prepared real manifest."""
+    if cfg.data.source == "real":
+        _ready(cfg, name, real.is_current, lambda: real.build(cfg, (name,)))
+        return real.fingerprint(cfg, name)
+    return cohorts.fingerprint(cfg, name)
+
+
+def _ready(cfg: Config, name: str, is_current: Callable[[Config, str], bool], build: Callable[[], Any]) -> None:
+    if rank() == 0:
+        build()
+    else:
+        wait_for(lambda: is_current(cfg, name), f"cohort {name!r}")
 
 
 def dataset(table: pd.DataFrame, cfg: Config, stage: str, labels: Iterable[str] = ()) -> loading.FaceDataset:

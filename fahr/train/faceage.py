@@ -13,7 +13,6 @@ import torch
 from fahr import provenance
 from fahr.config import Config
 from fahr.data.loading import AgeBalancedSampler
-from fahr.data.synth import cohorts
 from fahr.models.heads import FaceAgeModel, load_encoder, save_checkpoint
 from fahr.models.heads import load_checkpoint as load_model
 from fahr.models.vit import build_encoder
@@ -28,7 +27,7 @@ def name(pretrained: bool, fraction: float = 1.0) -> str:
 
 
 def fingerprint(cfg: Config, pretrained: bool, fraction: float) -> str:
-    upstream = [cohorts.fingerprint(cfg, "age"), pretrain.fingerprint(cfg) if pretrained else "scratch", fraction]
+    upstream = [common.cohort_fingerprint(cfg, "age"), pretrain.fingerprint(cfg) if pretrained else "scratch", fraction]
     return common.fingerprint(cfg, ["synth", "model", "faceage"], ["fahr.train.faceage"], upstream)
 
 

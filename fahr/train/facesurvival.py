@@ -14,7 +14,6 @@ from torchsurv.loss.cox import neg_partial_log_likelihood
 from fahr import provenance
 from fahr.config import Config
 from fahr.data.loading import EventBatchSampler
-from fahr.data.synth import cohorts
 from fahr.evaluate.survival_quick import c_index
 from fahr.models.heads import FaceSurvivalModel, load_encoder, save_checkpoint
 from fahr.models.heads import load_checkpoint as load_model
@@ -29,7 +28,7 @@ def name(pretrained: bool, fraction: float = 1.0) -> str:
 
 def fingerprint(cfg: Config, pretrained: bool, fraction: float) -> str:
     upstream = [
-        cohorts.fingerprint(cfg, "clinical-a"),
+        common.cohort_fingerprint(cfg, "clinical-a"),
         pretrain.fingerprint(cfg) if pretrained else "scratch",
         fraction,
     ]
@@ -58,6 +57,10 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
     if fraction < 1.0:
         train_table = train_table.sample(frac=fraction, random_state=cfg.seed).reset_index(drop=True)
     val_table = common.cohort(cfg, "clinical-a", "val")
+    if val_table["event"].sum() < 1 or len(val_table) < 2:
+        raise ValueError(f"the validation split of clinical cohort A ({len(val_table)} patients, "
+                         f"{int(val_table['event'].sum())} deaths) cannot rank anyone: concordance, on which "
+                         "FaceSurvival is selected, needs two patients and a death")  # fmt: skip
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone, not on the process
     model = FaceSurvivalModel(build_encoder(common.vit_spec(cfg)))
     if pretrained:

@@ -8,7 +8,6 @@ import torch
 
 from fahr import provenance
 from fahr.config import Config
-from fahr.data.synth import cohorts
 from fahr.models.heads import save_checkpoint
 from fahr.models.mae import MaskedAutoencoder
 from fahr.train import common
@@ -25,7 +24,7 @@ def build_mae(cfg: Config) -> MaskedAutoencoder:
 
 def fingerprint(cfg: Config) -> str:
     return common.fingerprint(cfg, ["synth", "model", "pretrain"], ["fahr.train.pretrain"],
-                              [cohorts.fingerprint(cfg, "pretrain")])  # fmt: skip
+                              [common.cohort_fingerprint(cfg, "pretrain")])  # fmt: skip
 
 
 def encoder_path(profile: str) -> Path:

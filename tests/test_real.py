@@ -1,0 +1,198 @@
+"""Real data through the training stages: a small tree laid out as the seven real datasets are published
+(made here from two public-domain portraits that ship with scikit-image and Matplotlib) is prepared by
+``fahr prepare`` — adapters, face detection and alignment, one manifest per cohort, every photo left out
+listed with its reason — and the three training stages train on it through the same command line as on
+FAHR-Synth. The book still refuses real data, naming the open step."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import skimage.data
+import torch
+from matplotlib import cbook
+from PIL import Image
+from scipy.io import savemat
+
+from fahr import config
+from fahr.data import align, real
+
+# Small batches for a tree of a few dozen photos; one short epoch per stage.
+TINY = [
+    "pretrain.epochs=1", "pretrain.batch_size=8", "faceage.stage1.epochs=1", "faceage.stage1.batch_size=4",
+    "faceage.stage2.epochs=1", "faceage.stage2.batch_size=4", "faceage.balanced_samples=8",
+    "facesurvival.epochs=1", "facesurvival.batch_size=8", "facesurvival.min_events=2", "synth.workers=1",
+]  # fmt: skip
+
+
+def portraits() -> list[np.ndarray]:
+    """Photos with one face each: two portraits, mirrored, shifted and lit differently (16 in all)."""
+    base = [
+        skimage.data.astronaut(),
+        align.read_image(Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))),
+    ]
+    out = []
+    for image in base:
+        for flip in (False, True):
+            for dx, gain in ((0, 1.0), (24, 0.85), (48, 1.1), (12, 0.95)):
+                photo = image[:, ::-1] if flip else image
+                photo = np.clip(photo[:, dx : dx + 440].astype(float) * gain, 0, 255).astype(np.uint8)
+                out.append(photo)
+    return out
+
+
+def save(image: np.ndarray, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path, quality=92)
+    return path.name
+
+
+def datenum(day: date) -> float:
+    return float(day.toordinal() + 366)  # MATLAB's day numbers
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    """The seven datasets, each in its published layout, with a photo that has no face and a badly named file."""
+    root = tmp_path_factory.mktemp("data")
+    photos = portraits()
+    rng = np.random.default_rng(0)
+    for person in range(20):  # webface: identity folders of aligned 112x112 crops
+        for k in range(2):
+            crop = rng.integers(0, 255, (112, 112, 3), dtype=np.uint8)
+            save(crop, root / "webface" / f"id{person:03d}" / f"{k}.jpg")
+    for i in range(12):  # utkface: age_gender_race_date.jpg
+        save(photos[i], root / "utkface" / f"{20 + 5 * i}_{i % 2}_{i % 5}_2017010{i % 9}.jpg")
+    save(photos[0], root / "utkface" / "not_a_utkface_name.jpg")  # an adapter skip, with its reason
+    for split, names in {
+        "train": ["000000.jpg", "000001.jpg"],
+        "valid": ["004113.jpg"],
+        "test": ["005613.jpg"],
+    }.items():
+        for k, name in enumerate(names):
+            save(photos[3 + k], root / "appa-real" / split / name)
+        pd.DataFrame({"file_name": names, "apparent_age_avg": 30.0, "real_age": [31, 45][: len(names)]}).to_csv(
+            root / "appa-real" / f"gt_avg_{split}.csv", index=False
+        )
+    rows = []
+    for i in range(6):  # imdb-wiki: photo folders beside wiki.mat
+        rows.append(f"0{i}/{save(photos[6 + i], root / 'imdb-wiki' / f'0{i}' / f'{i}_1970.jpg')}")
+    born = [datenum(date(1940 + 5 * i, 3, 1)) for i in range(6)]
+    savemat(root / "imdb-wiki" / "wiki.mat", {"wiki": {
+        "full_path": np.array([[np.array([p]) for p in rows]], dtype=object), "dob": np.array([born]),
+        "photo_taken": np.array([[2000.0] * 6]), "gender": np.array([[1.0, 0.0] * 3]),
+        "face_score": np.array([[3.0] * 6]), "second_face_score": np.array([[np.nan] * 6]),
+        "name": np.array([[np.array([f"Person {i}"]) for i in range(6)]], dtype=object),
+        "face_location": np.array([[np.array([""]) for _ in range(6)]], dtype=object),
+    }})  # fmt: skip
+    for i in range(10):  # agedb: id_name_age_sex.jpg, five people
+        save(photos[i + 2], root / "agedb" / f"{i}_Person{i % 5}_{30 + 4 * i}_{'mf'[i % 2]}.jpg")
+    for cohort, n in (("clinical-a", 40), ("clinical-b", 10)):
+        records = []
+        for i in range(n):
+            path = save(photos[i % len(photos)], root / cohort / "photos" / f"{i}.jpg")
+            records.append({"path": f"photos/{path}", "subject_id": f"p{i}", "age": 50.0 + i, "sex": "MF"[i % 2],
+                            "race": "white", "time": 0.5 + (i * 7 % 11) / 3, "event": int(i % 3 != 0),
+                            "cancer_type": ["lung", "breast"][i % 2], "stage": 1 + i % 4, "ecog": i % 3})  # fmt: skip
+        save(np.full((200, 200, 3), 128, np.uint8), root / cohort / "photos" / "blank.jpg")  # no face
+        records.append(records[0] | {"path": "photos/blank.jpg", "subject_id": "p-blank"})
+        pd.DataFrame(records).to_csv(root / cohort / "photos.csv", index=False)
+    return root
+
+
+def fahr(artifacts: Path, data_root: Path, *args: str) -> subprocess.CompletedProcess:
+    sets = [a for s in [*TINY, "data.source=real", f"data.root={data_root}"] for a in ("--set", s)]
+    env = {**os.environ, "FAHR_ARTIFACTS": str(artifacts)}
+    return subprocess.run([sys.executable, "-m", "fahr.cli", *args, "--profile", "smoke", *sets],
+                          capture_output=True, text=True, env=env, timeout=900)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def prepared(data_root, tmp_path_factory) -> dict:
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    out = fahr(artifacts, data_root, "prepare")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return {"artifacts": artifacts, "stdout": out.stdout, "folder": artifacts / "smoke" / "real"}
+
+
+def test_prepare_writes_one_validated_manifest_per_cohort_with_aligned_crops(prepared) -> None:
+    age = pd.read_parquet(prepared["folder"] / "age" / "manifest.parquet")
+    assert sorted(age["dataset"].unique()) == ["agedb", "appa-real", "utkface", "wiki"]
+    assert len(age) == 12 + 4 + 6 + 10 and set(age["align_flag"]) <= {"ok", "multiple_faces"}
+    crop = Image.open(prepared["folder"] / "age" / age["path"].iloc[0])
+    assert crop.size == (112, 112)  # aligned to the five-point template, under the cohort's folder
+    assert age.groupby("subject_id")["split"].nunique().max() == 1
+    assert age.loc[age["dataset"] == "appa-real", "split"].tolist() == ["train", "train", "val", "test"]
+    wiki = age[age["dataset"] == "wiki"].sort_values("image_id")
+    assert wiki["age"].tolist() == [60, 55, 50, 45, 40, 35]  # completed years on 1 July 2000
+    pretrain = pd.read_parquet(prepared["folder"] / "pretrain" / "manifest.parquet")
+    assert len(pretrain) == 40 and set(pretrain["align_flag"]) == {"prealigned"}  # data.prealigned: webface
+    assert set(pretrain["split"]) == {"train", "val"} and pretrain["subject_id"].nunique() == 20
+    b = pd.read_parquet(prepared["folder"] / "clinical-b" / "manifest.parquet")
+    assert len(b) == 10 and set(b["split"]) == {"test"}  # the independent cohort is all test
+    a = pd.read_parquet(prepared["folder"] / "clinical-a" / "manifest.parquet")
+    assert len(a) == 40 and set(a["split"]) == {"train", "val", "test"} and a["time"].notna().all()
+
+
+def test_every_photo_left_out_is_listed_with_its_dataset_and_reason(prepared) -> None:
+    utk = pd.read_csv(prepared["folder"] / "age" / "excluded.csv")
+    assert utk["file"].str.endswith("not_a_utkface_name.jpg").any() and (utk["dataset"] == "utkface").all()
+    for cohort in ("clinical-a", "clinical-b"):
+        left = pd.read_csv(prepared["folder"] / cohort / "excluded.csv")
+        assert left["file"].str.endswith("blank.jpg").tolist() == [True] and left["reason"][0] == "alignment: no_face"
+    assert "1 left out" in prepared["stdout"]
+
+
+def test_prepare_again_is_up_to_date_and_a_new_photo_makes_it_prepare_again(prepared, data_root) -> None:
+    again = fahr(prepared["artifacts"], data_root, "prepare", "--cohort", "pretrain")
+    assert again.returncode == 0 and "pretrain: up to date" in again.stdout
+    extra = data_root / "webface" / "id999" / "0.jpg"
+    save(np.zeros((112, 112, 3), np.uint8), extra)
+    try:
+        again = fahr(prepared["artifacts"], data_root, "prepare", "--cohort", "pretrain")
+        assert again.returncode == 0 and "pretrain: prepared, 41 photos" in again.stdout
+    finally:
+        extra.unlink()
+        extra.parent.rmdir()
+        assert fahr(prepared["artifacts"], data_root, "prepare", "--cohort", "pretrain").returncode == 0
+
+
+def test_the_three_training_stages_train_on_the_prepared_real_cohorts(prepared, data_root) -> None:
+    for stage in ("pretrain", "finetune-age", "finetune-survival"):
+        out = fahr(prepared["artifacts"], data_root, stage)
+        assert out.returncode == 0, f"{stage}: {out.stderr[-3000:]}"
+    models = prepared["artifacts"] / "smoke" / "models"
+    age = json.loads((models / "faceage" / "done.json").read_text())
+    survival = json.loads((models / "facesurvival" / "done.json").read_text())
+    assert np.isfinite(age["stage2_val_mae"]) and 0.0 <= survival["val_c_index"] <= 1.0
+    assert age["config"]["data"]["source"] == "real"
+    weights = torch.load(models / "faceage" / "faceage-stage2.pt", weights_only=True, map_location="cpu")
+    assert any(k.startswith("encoder.blocks.") for k in weights.get("model", weights))
+
+
+def test_a_stage_names_only_the_real_datasets_it_needs(data_root, tmp_path) -> None:
+    partial = tmp_path / "data"
+    partial.mkdir()
+    for name in ("webface", "clinical-a"):
+        os.symlink(data_root / name, partial / name)
+    cfg = config.load("smoke", {"data.source": "real", "data.root": str(partial)})
+    real.check(cfg, real.datasets_of(real.STAGE_COHORTS["finetune-survival"]))  # all it needs is there
+    with pytest.raises(real.MissingData) as raised:
+        real.check(cfg, real.datasets_of(real.STAGE_COHORTS["finetune-age"]))
+    message = str(raised.value)
+    assert all(f"- {n}: put" in message for n in ("utkface", "appa-real", "imdb-wiki", "agedb"))
+    assert "clinical-b" not in message and "webface" not in message
+
+
+def test_the_book_on_real_data_names_the_open_step_and_runs_nothing(data_root, tmp_path) -> None:
+    out = fahr(tmp_path / "artifacts", data_root, "book")
+    assert out.returncode == 2 and "routing the real cohorts through the chapters is the open step" in out.stderr
+    assert not (tmp_path / "artifacts").exists()
