@@ -206,6 +206,14 @@ def km_quartiles(frames: dict[str, pd.DataFrame], title: str = "FaceSurvival ris
     return fig
 
 
+def log_hr_axis(ax: plt.Axes) -> None:
+    """A log-scale hazard-ratio axis labelled in plain numbers (0.5, 1, 2, 4), not powers of ten."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(mticker.LogLocator(base=2))
+    ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+
+
 def forest(table: pd.DataFrame, label: str = "label", truth: str | None = None, title: str = "") -> plt.Figure:
     """Forest plot of hazard ratios (log scale) with 95 % CIs; ``table`` has ``label``, HR, lower, upper and
     optionally a ``truth`` column drawn as a hollow diamond (planted value or oracle)."""
@@ -217,10 +225,7 @@ def forest(table: pd.DataFrame, label: str = "label", truth: str | None = None, 
     if truth is not None and rows[truth].notna().any():
         ax.scatter(rows[truth], y, marker="D", facecolors="none", edgecolors="#C44E52", s=32, zorder=3, label=truth)
     ax.axvline(1.0, color="grey", lw=0.8, ls="--")
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(mticker.LogLocator(base=2))
-    ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
-    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+    log_hr_axis(ax)
     if rows.empty:
         ax.text(0.5, 0.5, "no subgroup has enough deaths for an estimate", ha="center", va="center",
                 transform=ax.transAxes, fontsize=9)  # fmt: skip
@@ -315,8 +320,7 @@ def report_summary(t: pd.DataFrame, data: str) -> plt.Figure:
         if pd.notna(r.get("paper")):
             ax.scatter(r["paper"], i, marker="*", color="#55A868", s=90, label="paper")
     ax.axvline(1, color="grey", lw=0.8)
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+    log_hr_axis(ax)
     ax.set_yticks([0, 1], ["cohort A (test)", "cohort B"])
     ax.set(ylim=(-0.6, 1.6), xlabel="adjusted HR, top vs bottom quartile", title="FaceSurvival: Q4 vs Q1")
     ax.legend(fontsize=7, frameon=False, loc="lower right")

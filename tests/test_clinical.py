@@ -129,3 +129,11 @@ def test_age_groups_label_every_age() -> None:
         "0–19", "0–19", "20–39", "40–59", "80+", "80+"]  # fmt: skip
     assert subgroups.age_group(pd.Series([45.0, 65.0, 75.0]), subgroups.AGE_GROUPS_PATIENTS).astype(str).tolist() == [
         "<60", "60–69", "70+"]  # fmt: skip
+
+
+def test_the_cohort_description_counts_patients_and_deaths_in_whole_numbers(cohort) -> None:
+    an = clinical.Analysis(None, {"A": cohort, "B": cohort.head(1000)}, cohort, None, {})
+    table = clinical.describe(an)
+    assert table.loc["patients"].tolist() == [6000, 1000] and str(table.loc["patients", "A"]) == "6000"
+    assert table.loc["deaths", "B"] == int(cohort.head(1000)["event"].sum())
+    assert 0 < table.loc["male %", "A"] < 100 and isinstance(table.loc["male %", "A"], float)

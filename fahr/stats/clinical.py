@@ -137,7 +137,8 @@ def describe(an: Analysis) -> pd.DataFrame:
             "stage IV %": round(100 * (f["stage"] == 4).mean(), 1),
             "lung cancer %": round(100 * (f["cancer_type"] == "lung").mean(), 1),
         }
-    return pd.DataFrame(rows, dtype=object)  # counts stay whole numbers beside the percentages
+    # one object column per cohort, so that counts stay whole numbers beside the percentages
+    return pd.DataFrame({label: pd.Series(row, dtype=object) for label, row in rows.items()})
 
 
 def score_covariate(column: str, label: str, scale: float = 1.0) -> cox.Covariate:
