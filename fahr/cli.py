@@ -94,7 +94,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from fahr.data import real
 
-    cfg = _load_data(args)
+    cfg = _load(args)  # each cohort checks for its own datasets before it is built
     if cfg.data.source != "real":
         print(f"fahr prepare: profile {cfg.profile!r} runs on FAHR-Synth (data.source=synth); `fahr synth` builds "
               "its cohorts. Use --set data.source=real for the real datasets.", file=sys.stderr)  # fmt: skip

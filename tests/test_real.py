@@ -190,6 +190,10 @@ def test_a_stage_names_only_the_real_datasets_it_needs(data_root, tmp_path) -> N
     message = str(raised.value)
     assert all(f"- {n}: put" in message for n in ("utkface", "appa-real", "imdb-wiki", "agedb"))
     assert "clinical-b" not in message and "webface" not in message
+    artifacts = tmp_path / "artifacts"
+    assert fahr(artifacts, partial, "prepare", "--cohort", "pretrain").returncode == 0  # only webface needed
+    out = fahr(artifacts, partial, "prepare", "--cohort", "age")
+    assert out.returncode == 2 and "- utkface: put" in out.stderr and "- clinical-b" not in out.stderr
 
 
 def test_the_book_on_real_data_names_the_open_step_and_runs_nothing(data_root, tmp_path) -> None:

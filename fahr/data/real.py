@@ -22,6 +22,7 @@ import pandas as pd
 
 from fahr import cache, paths, provenance
 from fahr.config import Config
+from fahr.data import manifest
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,6 @@ COHORT_DATASETS: dict[str, tuple[str, ...]] = {
     "clinical-b": ("clinical-b",),
 }
 STAGE_COHORTS: dict[str, tuple[str, ...]] = {
-    "prepare": tuple(COHORT_DATASETS),
     "pretrain": ("pretrain",),
     "finetune-age": ("pretrain", "age"),
     "finetune-survival": ("pretrain", "clinical-a"),
@@ -184,7 +184,10 @@ def adapt(cfg: Config, name: str) -> list:
     if name == "agedb":
         return [adapters.agedb(folder, seed=cfg.seed)]
     csv_file = folder / "photos.csv"  # clinical: the CSV's columns are named as the manifest's (time in years)
-    header = pd.read_csv(csv_file, nrows=0).columns
+    try:
+        header = pd.read_csv(csv_file, nrows=0).columns
+    except Exception as err:
+        raise manifest.ManifestError(f"{csv_file}: cannot be read as CSV ({type(err).__name__}: {err})") from err
     result = adapters.clinical_csv(csv_file, folder, {c: c for c in header}, dataset=name, seed=cfg.seed)
     if name == "clinical-b":  # the independent cohort is all test
         result.manifest["split"] = "test"
@@ -200,7 +203,7 @@ def _skipped(result) -> list[dict]:
 def _aligned(result, crops: Path, prealigned: bool, progress: bool) -> tuple[pd.DataFrame, list[dict]]:
     """A dataset's manifest pointing at its aligned crops (or its own photos when ``prealigned``), and the photos
     left out because no face was found or the file could not be read."""
-    from fahr.data import align, manifest
+    from fahr.data import align
 
     table = result.manifest.copy()
     sources = [manifest.resolve_path(p, result.root).resolve() for p in table["path"]]
@@ -216,8 +219,6 @@ def _aligned(result, crops: Path, prealigned: bool, progress: bool) -> tuple[pd.
 
 def build_cohort(cfg: Config, cohort: str, progress: bool = True) -> Path:
     """Adapt, align and write one real cohort into its folder, atomically (a failed run leaves the old one)."""
-    from fahr.data import manifest
-
     check(cfg, COHORT_DATASETS[cohort])
     target = cohort_dir(cfg.profile, cohort)
     started = provenance.now()
