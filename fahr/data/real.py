@@ -155,12 +155,12 @@ def files_digest(cfg: Config, cohort: str) -> str:
     return cache.digest(sorted(listing))
 
 
-def is_current(cfg: Config, cohort: str, rescan: bool = False) -> bool:
-    """Whether the cohort is prepared under these settings (and, with ``rescan``, from the same files)."""
+def is_current(cfg: Config, cohort: str, files: str | None = None) -> bool:
+    """Whether the cohort is prepared under these settings (and, given a ``files_digest``, from those files)."""
     record = provenance.read(cohort_dir(cfg.profile, cohort) / "manifest.parquet")
     if record is None or record.get("settings") != settings(cfg, cohort):
         return False
-    return not rescan or record.get("files") == files_digest(cfg, cohort)
+    return files is None or record.get("files") == files
 
 
 def fingerprint(cfg: Config, cohort: str) -> str:
@@ -217,12 +217,13 @@ def _aligned(result, crops: Path, prealigned: bool, progress: bool) -> tuple[pd.
     return table[usable].reset_index(drop=True), left_out
 
 
-def build_cohort(cfg: Config, cohort: str, progress: bool = True) -> Path:
-    """Adapt, align and write one real cohort into its folder, atomically (a failed run leaves the old one)."""
+def build_cohort(cfg: Config, cohort: str, progress: bool = True, files: str | None = None) -> Path:
+    """Adapt, align and write one real cohort into its folder, atomically (a failed run leaves the old one);
+    ``files`` is its ``files_digest`` when the caller has already scanned the folders."""
     check(cfg, COHORT_DATASETS[cohort])
     target = cohort_dir(cfg.profile, cohort)
     started = provenance.now()
-    files = files_digest(cfg, cohort)
+    files = files or files_digest(cfg, cohort)
     with provenance.atomic_path(target) as tmp:
         tmp.mkdir()
         tables, left_out = [], []
@@ -254,12 +255,13 @@ def build(cfg: Config, cohorts: Iterable[str], rescan: bool = False, progress: b
     was done: cohort, action, photos, photos left out, folder."""
     rows = []
     for cohort in cohorts:
-        stale = not is_current(cfg, cohort, rescan=rescan)
+        files = files_digest(cfg, cohort) if rescan else None  # scanned once, for the check and the record
+        stale = not is_current(cfg, cohort, files)
         if stale:
             if progress:
                 print(f"[prepare] building real cohort {cohort!r} from {', '.join(COHORT_DATASETS[cohort])}",
                       flush=True)  # fmt: skip
-            build_cohort(cfg, cohort, progress)
+            build_cohort(cfg, cohort, progress, files)
         record = provenance.read(cohort_dir(cfg.profile, cohort) / "manifest.parquet")
         rows.append({"cohort": cohort, "action": "prepared" if stale else "up to date", "photos": record["rows"],
                      "left out": record["excluded"], "folder": cohort_dir(cfg.profile, cohort)})  # fmt: skip
