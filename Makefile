@@ -55,7 +55,7 @@ bench: setup  ## run the benchmarks; the table goes to artifacts/$(PROFILE)/benc
 lock:  ## re-resolve the dependencies in a fresh venv and rewrite requirements.lock and environment.yml
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet -e '.[dev]' 2>&1 | $(QUIET_PIP)
-	.lock-venv/bin/python -m fahr.envfiles freeze
+	.lock-venv/bin/python -m fahr.core.envfiles freeze
 	rm -rf .lock-venv
 
 readme-figure:  ## copy the demo book's summary figure into docs/ for the README (after make book)

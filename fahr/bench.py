@@ -6,14 +6,32 @@ Speed targets live here, never in timed tests. Each benchmark returns rows of
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import matplotlib.cbook
+import numpy as np
 import pandas as pd
+import timm
+import torch
+from PIL import Image
+from skimage import data
 
-from fahr import paths, provenance
-from fahr.config import Config
+from fahr import predict
+from fahr.core import paths, provenance
+from fahr.core.config import Config
+from fahr.data import align
+from fahr.data.synth import cohorts, world
+from fahr.explain.attribution import attribute
+from fahr.explain.faithfulness import deletion_insertion
+from fahr.models.heads import FaceAgeModel, FaceSurvivalModel, save_checkpoint
+from fahr.models.vit import build_encoder, encoder_flops
+from fahr.stats import concordance
+from fahr.train import common, pretrain
+from fahr.train.loop import Trainer
 
 Row = dict[str, Any]
 
@@ -33,7 +51,6 @@ def timed(fn: Callable[[], Any], min_seconds: float = 2.0, warmup: int = 1) -> t
 
 def matmul_gflops(sizes: tuple[int, ...] = (256, 512, 1024), min_seconds: float = 1.0) -> pd.DataFrame:
     """fp32 matrix-multiply throughput of this machine (GFLOP/s) with torch's current thread count."""
-    import torch
 
     rows = []
     for n in sizes:
@@ -54,8 +71,6 @@ def bench_matmul(cfg: Config, min_seconds: float) -> list[Row]:
 
 def bench_vit_reference(cfg: Config, min_seconds: float) -> list[Row]:
     """A plain timm ViT (no project code) at 112x112: supervised step and inference images/s."""
-    import timm
-    import torch
 
     device = provenance.resolve_device(cfg.device)
     rows: list[Row] = []
@@ -90,9 +105,6 @@ def bench_vit_reference(cfg: Config, min_seconds: float) -> list[Row]:
 
 def bench_synth_render(cfg: Config, min_seconds: float) -> list[Row]:
     """FAHR-Synth faces per second in one process (the target is at least 200 at 112x112)."""
-    import numpy as np
-
-    from fahr.data.synth import cohorts, world
 
     rng = np.random.default_rng(0)
     people = cohorts.sample_people(rng, world.PRETRAIN[0], 256)
@@ -114,9 +126,6 @@ def bench_synth_render(cfg: Config, min_seconds: float) -> list[Row]:
 
 def bench_align(cfg: Config, min_seconds: float) -> list[Row]:
     """Face detection and five-point alignment of a real 512x512 photo (dlib HOG + 68 landmarks, OpenCV warp)."""
-    from skimage import data
-
-    from fahr.data import align
 
     photo = data.astronaut()
     detector = align.default_detector()
@@ -131,14 +140,6 @@ def _steps_for(seconds_per_step: float, min_seconds: float) -> int:
 
 def bench_training(cfg: Config, min_seconds: float) -> list[Row]:
     """The profile's models through the project's loop vs a plain timm + AdamW loop on the same config."""
-    import tempfile
-
-    import torch
-
-    from fahr.models.heads import FaceAgeModel
-    from fahr.models.vit import build_encoder
-    from fahr.train import common, pretrain
-    from fahr.train.loop import Trainer
 
     device = provenance.resolve_device(cfg.device)
     size, batch = cfg.synth.image_size, cfg.faceage.stage1.batch_size
@@ -193,8 +194,6 @@ def bench_training(cfg: Config, min_seconds: float) -> list[Row]:
     rows.append({"benchmark": "FaceAge inference", "setting": f"{cfg.profile} model, batch {batch}, {device}",
                  "value": batch / seconds, "unit": "images/s"})  # fmt: skip
     if device == "cuda":
-        from fahr.models.vit import encoder_flops
-
         flops = 3 * encoder_flops(common.vit_spec(cfg))  # forward + backward ≈ 3x forward
         peak = 989e12  # dense bf16 FLOP/s of an H100 / H200 (SXM)
         rows.append({"benchmark": "FaceAge fine-tuning model FLOP utilisation", "setting": f"{cfg.profile}, bf16",
@@ -204,17 +203,6 @@ def bench_training(cfg: Config, min_seconds: float) -> list[Row]:
 
 def bench_predict_photos(cfg: Config, min_seconds: float) -> list[Row]:
     """`fahr predict` end to end on real photos: read, detect, align, FaceAge and FaceSurvival, in batches."""
-    import tempfile
-    from pathlib import Path
-
-    import matplotlib.cbook
-    from PIL import Image
-    from skimage import data
-
-    from fahr import predict
-    from fahr.models.heads import FaceAgeModel, FaceSurvivalModel, save_checkpoint
-    from fahr.models.vit import build_encoder
-    from fahr.train import common
 
     spec = common.vit_spec(cfg)
     with tempfile.TemporaryDirectory() as tmp:
@@ -236,7 +224,6 @@ def bench_predict_photos(cfg: Config, min_seconds: float) -> list[Row]:
 
 def bench_bootstrap(cfg: Config, min_seconds: float) -> list[Row]:
     """Paired bootstrap of Harrell's C for two scores: 1,000 resamples on 10,000 patients (issue target: seconds)."""
-    from fahr.stats import concordance
 
     result = concordance.benchmark(n=10_000, resamples=1000, seed=cfg.seed)
     setting = f"Harrell's C, 2 scores, {result['resamples']} resamples × {result['patients']} patients"
@@ -248,10 +235,22 @@ def bench_bootstrap(cfg: Config, min_seconds: float) -> list[Row]:
 
 
 def bench_saliency(cfg: Config, min_seconds: float) -> list[Row]:
-    """Occlusion, integrated gradients, Grad-CAM and deletion/insertion on the profile's model and photo size."""
-    from fahr import saliency
-
-    return saliency.benchmark(cfg)
+    """Throughput of each saliency map (images/s) with a randomly initialised model of the profile's ViT, for
+    ``make bench``: min(cfg.saliency.photos, 16) random photos at the profile's image size."""
+    torch.manual_seed(cfg.seed)
+    model = FaceAgeModel(build_encoder(common.vit_spec(cfg)), init_age=50.0, age_scale=15.0).eval()
+    size, n = cfg.synth.image_size, min(cfg.saliency.photos, 16)
+    x = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(cfg.seed))
+    baseline = x.mean(0, keepdim=True)
+    attribute(model, x[:2], baseline, cfg.saliency)  # warm-up
+    maps, seconds, _ = attribute(model, x, baseline, cfg.saliency)
+    started = time.perf_counter()
+    deletion_insertion(model, x, baseline, maps)
+    seconds["deletion and insertion"] = time.perf_counter() - started
+    return [
+        {"benchmark": "saliency", "setting": f"{method}, {n} photos {size}px", "value": n / s, "unit": "img/s"}
+        for method, s in seconds.items()
+    ]
 
 
 BENCHMARKS: dict[str, Callable[[Config, float], list[Row]]] = {
@@ -268,7 +267,6 @@ BENCHMARKS: dict[str, Callable[[Config, float], list[Row]]] = {
 
 def run(cfg: Config, only: str | None = None, min_seconds: float = 2.0) -> pd.DataFrame:
     """Run the benchmarks (those whose name contains ``only``) and write the table beside its provenance."""
-    import torch
 
     if cfg.torch_threads > 0:
         torch.set_num_threads(cfg.torch_threads)

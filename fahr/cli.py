@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from fahr import config
-from fahr.book import ChapterFailed
+from fahr.core import config
 from fahr.data.manifest import ManifestError
-from fahr.data.real import MissingData
+from fahr.data.real.prepare import MissingData
+from fahr.report.book import ChapterFailed
 
 # Each stage of the pipeline and what it does.
 STAGES: dict[str, str] = {
@@ -42,13 +42,13 @@ def _load(args: argparse.Namespace) -> config.Config:
 def _load_data(args: argparse.Namespace) -> config.Config:
     """The config of a command that reads the profile's data: the real datasets it needs must be present
     before anything runs (all of them for the book and the evaluation tables, which read FAHR-Synth only)."""
-    from fahr.data import real
+    from fahr.data.real import prepare
 
     cfg = _load(args)
-    if args.command in real.STAGE_COHORTS:
-        real.check(cfg, real.datasets_of(real.STAGE_COHORTS[args.command]))
+    if args.command in prepare.STAGE_COHORTS:
+        prepare.check(cfg, prepare.datasets_of(prepare.STAGE_COHORTS[args.command]))
     else:
-        real.check_book(cfg)
+        prepare.check_book(cfg)
     return cfg
 
 
@@ -59,7 +59,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_book(args: argparse.Namespace) -> int:
-    from fahr import book
+    from fahr.report import book
 
     cfg = _load_data(args)
     overrides = config.normalise_overrides(args.overrides)
@@ -92,14 +92,14 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from fahr.data import real
+    from fahr.data.real import prepare
 
     cfg = _load(args)  # each cohort checks for its own datasets before it is built
     if cfg.data.source != "real":
         print(f"fahr prepare: profile {cfg.profile!r} runs on FAHR-Synth (data.source=synth); `fahr synth` builds "
               "its cohorts. Use --set data.source=real for the real datasets.", file=sys.stderr)  # fmt: skip
         return 2
-    built = real.build(cfg, tuple(args.cohort) if args.cohort else tuple(real.COHORT_DATASETS), rescan=True)
+    built = prepare.build(cfg, tuple(args.cohort) if args.cohort else tuple(prepare.COHORT_DATASETS), rescan=True)
     for name, row in built.iterrows():
         print(f"[prepare] {name}: {row.action}, {row.photos} photos, {row['left out']} left out "
               f"(listed in {row.folder / 'excluded.csv'})")  # fmt: skip
@@ -107,7 +107,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
-    from fahr import provenance
+    from fahr.core import provenance
     from fahr.data import align
 
     cfg = _load(args)
@@ -121,7 +121,7 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 
 def cmd_shard(args: argparse.Namespace) -> int:
-    from fahr import paths, provenance
+    from fahr.core import paths, provenance
     from fahr.data import manifest, shards
     from fahr.data.synth import cohorts
 
@@ -156,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from fahr.evaluate import tables
+    from fahr.analysis import tables
 
     written = tables.run(_load_data(args))
     for name, path in written.items():
@@ -165,7 +165,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from fahr import predict, provenance
+    from fahr import predict
+    from fahr.core import provenance
     from fahr.data import align
 
     cfg = _load(args)

@@ -16,8 +16,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from fahr import cache, paths, provenance
-from fahr.config import Config
+from fahr.core import cache, paths, provenance
+from fahr.core.config import Config
 from fahr.data import align
 from fahr.data.synth import cohorts
 from fahr.train import common, faceage, facesurvival

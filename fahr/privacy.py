@@ -52,7 +52,6 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import contextlib
 import hashlib
 import io
 import json
@@ -65,6 +64,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from fahr.core import paths
+from fahr.core.runtime import single_threaded
+from fahr.data import align
+from fahr.data.synth import cohorts as synth
 
 CLINICAL_COHORTS = ("clinical-a", "clinical-b")
 FIND, FIND_DIMS, FIND_MIN = 12, 32, 0.8  # step 1: descriptor side (pixels), PCA components, similarity to keep
@@ -131,22 +135,6 @@ class Match:
 # ------------------------------------------------------------------------------------------ descriptors
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """torch and OpenCV on one thread each, for the duration: the products and image operations here are small
-    and alternate, and two thread pools spinning against each other made a scan three to four times slower."""
-    import torch
-
-    threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        cv2.setNumThreads(cv_threads)
-
-
 def _gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.float32), cv2.COLOR_RGB2GRAY)
 
@@ -193,7 +181,7 @@ def _pca(descriptors: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
 
 def index_images(images: Iterable[np.ndarray], image_ids: Sequence[str]) -> ClinicalIndex:
     """The index of some photos (RGB uint8 [H, W, 3] each) under their ids."""
-    with _one_thread():
+    with single_threaded():
         return _index_images(images, image_ids)
 
 
@@ -210,8 +198,6 @@ def _index_images(images: Iterable[np.ndarray], image_ids: Sequence[str]) -> Cli
 
 def clinical_faces(profile: str, cohorts: Sequence[str] = CLINICAL_COHORTS) -> ClinicalIndex:
     """The index of every photo of the profile's clinical cohorts (FAHR-Synth ``clinical-a`` and ``clinical-b``)."""
-    from fahr.data import align
-    from fahr.data.synth import cohorts as synth
 
     tables = [synth.load(profile, name)[0] for name in cohorts]
     paths = [p for table in tables for p in table["path"]]
@@ -398,7 +384,7 @@ def similarity(rgb: np.ndarray, x: float, y: float, side: float, template: np.nd
 
 def find_faces(rgb: np.ndarray, index: ClinicalIndex, threshold: float = THRESHOLD) -> list[Match]:
     """Every clinical photo shown in an RGB image [H, W, 3], with its similarity and box (best first)."""
-    with _one_thread():
+    with single_threaded():
         return _find_faces(np.asarray(rgb), index, threshold)
 
 
@@ -529,8 +515,6 @@ def scan_images(images: Iterable[tuple[str, bytes | np.ndarray]], index: Clinica
 def clinical_paths(profile: str, cohorts: Sequence[str] = CLINICAL_COHORTS) -> tuple[set[str], set[str]]:
     """(folders, file names) that betray clinical data: each cohort's folder (absolute, and relative to the
     artifacts folder and to the profile's folder), the folders its photos are in, and the photos' file names."""
-    from fahr import paths
-    from fahr.data.synth import cohorts as synth
 
     folders, names = set(), set()
     for name in cohorts:
@@ -586,7 +570,6 @@ def scan_text(folder: Path, profile: str, cohorts: Sequence[str] = CLINICAL_COHO
 
 def book_folders(profile: str) -> list[Path]:
     """What the book shows: the rendered HTML and the executed chapter notebooks."""
-    from fahr import paths
 
     return [paths.html_dir(profile), paths.book_dir(profile) / "chapters"]
 

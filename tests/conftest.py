@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fahr import paths
+from fahr.core import paths
 
 REPORTS = paths.REPO / "artifacts" / "test-reports"
 

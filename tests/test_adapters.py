@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from fahr.data import adapters, manifest
+from fahr.data import manifest
 from fahr.data.manifest import ManifestError
+from fahr.data.real import adapters
 
 
 def _jpeg(path: Path) -> Path:

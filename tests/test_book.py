@@ -92,7 +92,7 @@ CHAPTER_TITLES = [("reproducibility", "Reproducibility"), ("cohorts", "Cohorts")
 
 
 def test_every_chapter_is_tested_in_the_browser() -> None:
-    from fahr import book
+    from fahr.report import book
 
     assert sorted(name for name, _ in CHAPTER_TITLES) == sorted(book.CHAPTERS)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from fahr import cache, paths
+from fahr.core import cache, paths
 
 
 @pytest.fixture
@@ -41,6 +41,12 @@ def test_unknown_module_is_an_error(fake_repo) -> None:
 
 
 def test_the_real_book_module_depends_on_config_and_paths() -> None:
-    closure = cache.module_closure(["fahr.book"])
-    assert {"fahr.book", "fahr.config", "fahr.paths", "fahr.provenance", "fahr.cache"} <= closure
+    closure = cache.module_closure(["fahr.report.book"])
+    assert {
+        "fahr.report.book",
+        "fahr.core.config",
+        "fahr.core.paths",
+        "fahr.core.provenance",
+        "fahr.core.cache",
+    } <= closure
     assert "fahr.cli" not in closure

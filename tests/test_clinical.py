@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fahr.analysis import subgroups, survival
 from fahr.data.synth import cohorts, world
-from fahr.stats import clinical, cox, subgroups
+from fahr.stats import cox
 
 
 def synthetic_cohort(n: int, seed: int, which: str = "clinical-a") -> pd.DataFrame:
-    """A clinical cohort as ``clinical.cohort_table`` gives it, with model predictions simulated from the truth:
+    """A clinical cohort as ``survival.cohort_table`` gives it, with model predictions simulated from the truth:
     FaceAge = biological age + noise, FaceSurvival = the face-visible hazard + noise, the weaker models noisier."""
     rng = np.random.default_rng(seed)
     spec = next(c for c in world.CLINICAL if c.name == which)
@@ -41,16 +42,16 @@ def synthetic_cohort(n: int, seed: int, which: str = "clinical-a") -> pd.DataFra
 @pytest.fixture(scope="module")
 def cohort() -> pd.DataFrame:
     frame = synthetic_cohort(6000, seed=1)
-    return clinical.prepare(frame, clinical.scales(frame))
+    return survival.scaled(frame, survival.scales(frame))
 
 
 @pytest.fixture(scope="module")
 def models(cohort) -> dict[str, cox.CoxResult]:
-    return clinical.adjusted_models(cohort, "synthetic")
+    return survival.adjusted_models(cohort, "synthetic")
 
 
 def test_the_oracle_recovers_the_planted_biological_age_hazard_ratio(models) -> None:
-    planted = clinical.planted_hr()["biological-age gap (per decade)"]
+    planted = survival.planted_hr()["biological-age gap (per decade)"]
     assert planted == pytest.approx(np.exp(world.HAZARD["bio_gap_decade"]))
     hr = models["oracle biological age per decade"].hr("FaceAge (per decade)")
     assert hr["lower"] < planted < hr["upper"]
@@ -59,7 +60,7 @@ def test_the_oracle_recovers_the_planted_biological_age_hazard_ratio(models) -> 
 def test_clinical_terms_sit_near_their_planted_values_and_race_near_one(models) -> None:
     """Without the latent frailty in the model the clinical terms absorb some of it, so they are close to, not
     exactly at, the planted values; race was planted with no effect."""
-    terms = clinical.clinical_terms(models["oracle face risk per SD"])
+    terms = survival.clinical_terms(models["oracle face risk per SD"])
     for term in ("age (per decade)", "ECOG (per point)", "sex: M"):
         assert terms.loc[term, "hr"] == pytest.approx(terms.loc[term, "planted HR"], rel=0.12), term
     race = terms[terms.index.str.startswith("race")]
@@ -86,7 +87,7 @@ def test_noisier_scores_give_attenuated_hazard_ratios(models) -> None:
 
 
 def test_nested_tests_find_what_a_score_adds_and_nothing_in_noise(cohort) -> None:
-    tests = clinical.nested_tests(cohort, "synthetic").set_index(["full model", "reduced model"])
+    tests = survival.nested_tests(cohort, "synthetic").set_index(["full model", "reduced model"])
     assert tests.loc[("clinical + FaceSurvival", "clinical"), "p"] < 1e-6
     assert tests.loc[("clinical + scratch + FaceAge", "clinical + scratch"), "p"] < 1e-3
     assert (tests["df"] == 1).all()
@@ -96,8 +97,8 @@ def test_nested_tests_find_what_a_score_adds_and_nothing_in_noise(cohort) -> Non
 def test_quartile_cuts_and_scale_come_from_the_development_cohort() -> None:
     a = synthetic_cohort(800, seed=2)
     b = synthetic_cohort(800, seed=3, which="clinical-b")
-    sc = clinical.scales(a)
-    pa, pb = clinical.prepare(a, sc), clinical.prepare(b, sc)
+    sc = survival.scales(a)
+    pa, pb = survival.scaled(a, sc), survival.scaled(b, sc)
     assert pa["facesurvival q"].value_counts().to_dict() == {"Q1": 200, "Q2": 200, "Q3": 200, "Q4": 200}
     assert pa["facesurvival sd"].std() == pytest.approx(1.0)
     # cohort B is frailer: more of it falls in A's top quartile and its mean risk is above A's
@@ -132,8 +133,8 @@ def test_age_groups_label_every_age() -> None:
 
 
 def test_the_cohort_description_counts_patients_and_deaths_in_whole_numbers(cohort) -> None:
-    an = clinical.Analysis(None, {"A": cohort, "B": cohort.head(1000)}, cohort, None, {})
-    table = clinical.describe(an)
+    an = survival.Analysis(None, {"A": cohort, "B": cohort.head(1000)}, cohort, None, {})
+    table = survival.describe(an)
     assert table.loc["patients"].tolist() == [6000, 1000] and str(table.loc["patients", "A"]) == "6000"
     assert table.loc["deaths", "B"] == int(cohort.head(1000)["event"].sum())
     assert 0 < table.loc["male %", "A"] < 100 and isinstance(table.loc["male %", "A"], float)

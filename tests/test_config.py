@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from fahr import config
+from fahr.core import config
 
 
 @pytest.mark.parametrize("profile", ["smoke", "demo", "paper"])
@@ -61,7 +61,7 @@ def test_malformed_override_and_unknown_profile_are_errors() -> None:
 
 
 def test_profile_file_with_a_missing_or_extra_key_is_rejected(tmp_path, monkeypatch) -> None:
-    from fahr import paths
+    from fahr.core import paths
 
     monkeypatch.setattr(paths, "CONFIGS", tmp_path)
     (tmp_path / "broken.yaml").write_text("profile: broken\nseed: 0\n")

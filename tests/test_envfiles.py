@@ -5,7 +5,7 @@ import tomllib
 import pytest
 from packaging.requirements import Requirement
 
-from fahr import envfiles, paths
+from fahr.core import envfiles, paths
 
 
 def test_environment_yml_pins_exactly_what_the_lock_pins() -> None:

@@ -24,7 +24,8 @@ import pytest
 import torch
 from PIL import Image
 
-from fahr import cli, config, provenance
+from fahr import cli
+from fahr.core import config, provenance
 from fahr.data import manifest
 from fahr.data.manifest import ManifestError
 from fahr.train import pretrain

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fahr import paths
+from fahr.core import paths
 
 RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
 

@@ -4,7 +4,8 @@ import nbformat
 import pytest
 import yaml
 
-from fahr import book, paths
+from fahr.core import paths
+from fahr.report import book
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("*.ipynb"))
 
@@ -42,4 +43,4 @@ def test_notebook_opens_with_a_title_and_shows_its_provenance(path) -> None:
     nb = nbformat.read(path, as_version=4)
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert f'start("{path.stem}", profile, overrides)' in code, "every chapter starts with fahr.notebook.start"
+    assert f'start("{path.stem}", profile, overrides)' in code, "every chapter starts with fahr.report.notebook.start"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from fahr import config
-from fahr.data import real
+from fahr.core import config
+from fahr.data.real import prepare
 
 
 def fahr(artifacts: Path, *args: str) -> subprocess.CompletedProcess:
@@ -23,7 +23,7 @@ def fahr(artifacts: Path, *args: str) -> subprocess.CompletedProcess:
 def test_book_on_the_paper_profile_names_every_missing_dataset_and_runs_nothing(tmp_path) -> None:
     out = fahr(tmp_path / "artifacts", "book", "--profile", "paper", "--set", f"data.root={tmp_path / 'data'}")
     assert out.returncode == 2
-    for expected in real.EXPECTED:
+    for expected in prepare.EXPECTED:
         assert f"- {expected.name}: put" in out.stderr and str(tmp_path / "data" / expected.folder) in out.stderr
     assert "Nothing was run" in out.stderr
     assert not (tmp_path / "artifacts").exists()
@@ -35,9 +35,11 @@ def test_only_the_absent_datasets_are_named(tmp_path) -> None:
     (tmp_path / "clinical-a").mkdir()
     (tmp_path / "clinical-a" / "photos.csv").write_text("path\n")
     cfg = config.load("paper", {"data.root": str(tmp_path)})
-    names = [e.name for e, _ in real.missing(cfg)]
-    assert "utkface" not in names and "clinical-a" not in names and len(names) == len(real.EXPECTED) - 2
-    assert real.missing(config.load("demo", {})) and real.check(config.load("demo", {})) is None  # synth: no check
+    names = [e.name for e, _ in prepare.missing(cfg)]
+    assert "utkface" not in names and "clinical-a" not in names and len(names) == len(prepare.EXPECTED) - 2
+    assert (
+        prepare.missing(config.load("demo", {})) and prepare.check(config.load("demo", {})) is None
+    )  # synth: no check
 
 
 PAPER_ON_SYNTH = [

@@ -23,9 +23,11 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from fahr import config, paths, plots, privacy  # noqa: E402
+from fahr import privacy  # noqa: E402
+from fahr.core import config, paths
 from fahr.data import align  # noqa: E402
 from fahr.data.synth import cohorts  # noqa: E402
+from fahr.report.figures import common
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,7 @@ def test_a_clinical_face_among_age_faces_in_a_figure_is_found_and_named(smoke, t
     _, index, (clinical_a, _), age = smoke
     faces = photos(age, range(13))
     faces.insert(9, photos(clinical_a, [17])[0])
-    figure = png(plots.face_grid(faces, [f"face {i}" for i in range(14)], columns=7))  # ~130 px thumbnails
+    figure = png(common.face_grid(faces, [f"face {i}" for i in range(14)], columns=7))  # ~130 px thumbnails
     page = html_page(tmp_path / "html" / "chapters", "cohorts.html", [figure])
     findings = privacy.scan_images(privacy.book_images(tmp_path / "html"), index)
     assert [(f.kind, f.what) for f in findings] == [("face", clinical_a["image_id"].iloc[17])], findings
@@ -96,7 +98,7 @@ def test_the_same_photo_and_other_people_are_far_apart_around_the_threshold(smok
         clinical_b["image_id"].iloc[[1, 60, 99, 150, 199]]
     )
     faces = [f for pair in zip(shown, photos(age, range(20, 30)), strict=True) for f in pair]
-    rgb = privacy.decode(png(plots.face_grid(faces, [""] * len(faces), columns=5, scale=0.85)))
+    rgb = privacy.decode(png(common.face_grid(faces, [""] * len(faces), columns=5, scale=0.85)))
     matches = privacy.find_faces(rgb, index, threshold=-1.0)
     same = [m.similarity for m in matches if m.image_id in truth]
     other = [m.similarity for m in matches if m.image_id not in truth]
@@ -108,7 +110,7 @@ def test_the_same_photo_and_other_people_are_far_apart_around_the_threshold(smok
 
 def test_age_faces_plain_plots_and_population_means_are_not_flagged(smoke, tmp_path) -> None:
     _, index, (clinical_a, clinical_b), age = smoke
-    grid = png(plots.face_grid(photos(age, range(40, 61)), [f"{i}" for i in range(21)], columns=7))
+    grid = png(common.face_grid(photos(age, range(40, 61)), [f"{i}" for i in range(21)], columns=7))
     rng = np.random.default_rng(0)
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
     axes[0].plot(np.cumsum(rng.normal(size=200)))
@@ -136,7 +138,7 @@ def test_age_faces_plain_plots_and_population_means_are_not_flagged(smoke, tmp_p
 def test_notebook_image_outputs_are_scanned(smoke, tmp_path) -> None:
     _, index, (clinical_a, _), age = smoke
     faces = photos(age, range(3)) + photos(clinical_a, [200])
-    figure = png(plots.face_grid(faces, ["a", "b", "c", "d"], columns=4))
+    figure = png(common.face_grid(faces, ["a", "b", "c", "d"], columns=4))
     notebook = {"cells": [{"cell_type": "markdown", "source": "# Cohorts"},
                           {"cell_type": "code", "source": "grid", "outputs": [
                               {"output_type": "display_data",
@@ -178,13 +180,15 @@ def test_scan_book_and_its_command_report_a_clinical_face_and_exit_1(smoke, monk
     artifacts, _, (clinical_a, _), age = smoke
     monkeypatch.setenv("FAHR_ARTIFACTS", str(artifacts))
     html, chapters = paths.html_dir("smoke"), paths.book_dir("smoke") / "chapters"
-    html_page(html / "chapters", "faceage.html", [png(plots.face_grid(photos(age, range(4)), list("abcd"), columns=4))])
+    html_page(
+        html / "chapters", "faceage.html", [png(common.face_grid(photos(age, range(4)), list("abcd"), columns=4))]
+    )
     chapters.mkdir(parents=True)
     notebook = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     (chapters / "faceage.ipynb").write_text(json.dumps(notebook))
     assert privacy.scan_book("smoke") == []
     faces = photos(age, range(3)) + photos(clinical_a, [42])
-    html_page(html / "chapters", "survival.html", [png(plots.face_grid(faces, list("abcd"), columns=4))])
+    html_page(html / "chapters", "survival.html", [png(common.face_grid(faces, list("abcd"), columns=4))])
     command = [sys.executable, "-m", "fahr.privacy", "--profile", "smoke"]
     flagged = subprocess.run(
         command, capture_output=True, text=True, env={**os.environ, "FAHR_ARTIFACTS": str(artifacts)}

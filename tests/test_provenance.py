@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from fahr import config, provenance
+from fahr.core import config, provenance
 
 
 def test_atomic_path_replaces_a_file_only_on_success(tmp_path) -> None:

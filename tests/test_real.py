@@ -22,8 +22,9 @@ from matplotlib import cbook
 from PIL import Image
 from scipy.io import savemat
 
-from fahr import config
-from fahr.data import align, real
+from fahr.core import config
+from fahr.data import align
+from fahr.data.real import prepare
 
 # Small batches for a tree of a few dozen photos; one short epoch per stage.
 TINY = [
@@ -184,9 +185,9 @@ def test_a_stage_names_only_the_real_datasets_it_needs(data_root, tmp_path) -> N
     for name in ("webface", "clinical-a"):
         os.symlink(data_root / name, partial / name)
     cfg = config.load("smoke", {"data.source": "real", "data.root": str(partial)})
-    real.check(cfg, real.datasets_of(real.STAGE_COHORTS["finetune-survival"]))  # all it needs is there
-    with pytest.raises(real.MissingData) as raised:
-        real.check(cfg, real.datasets_of(real.STAGE_COHORTS["finetune-age"]))
+    prepare.check(cfg, prepare.datasets_of(prepare.STAGE_COHORTS["finetune-survival"]))  # all it needs is there
+    with pytest.raises(prepare.MissingData) as raised:
+        prepare.check(cfg, prepare.datasets_of(prepare.STAGE_COHORTS["finetune-age"]))
     message = str(raised.value)
     assert all(f"- {n}: put" in message for n in ("utkface", "appa-real", "imdb-wiki", "agedb"))
     assert "clinical-b" not in message and "webface" not in message

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fahr import config, report, results
-from fahr.results import Result
+from fahr.core import config
+from fahr.report import claims, results
+from fahr.report.results import Result
 
 
 @pytest.fixture
@@ -21,7 +22,8 @@ def chapter(tmp_path, monkeypatch):
 
 
 def test_recorded_numbers_are_collected_into_results_json_with_their_chapter(chapter, tmp_path) -> None:
-    shown = results.record(chapter, [Result("faceage.mae", "FaceAge MAE", 6.9, "years", oracle=3.3, paper=5.1)])
+    # no paper value given: the report fills it in from claims.PAPER
+    shown = results.record(chapter, [Result("faceage.mae", "FaceAge MAE", 6.9, "years", oracle=3.3)])
     assert shown.loc["faceage.mae", "value"] == 6.9
     content = results.collect(chapter.cfg, ["cohorts", "faceage", "facesurvival"])
     on_disk = json.loads((tmp_path / "smoke" / "results.json").read_text())
@@ -78,12 +80,12 @@ def build_table(**changes: float) -> pd.DataFrame:
 
 
 def test_every_claim_is_reproduced_when_the_numbers_show_it() -> None:
-    verdicts = report.verdicts(build_table())
-    assert len(verdicts) == len(report.CLAIMS)
+    verdicts = claims.verdicts(build_table())
+    assert len(verdicts) == len(claims.CLAIMS)
     assert verdicts["verdict"].str.startswith("reproduced on FAHR-Synth").all()
     absolute = verdicts.set_index("claim").loc["FaceSurvival quartiles", "verdict"]
     assert absolute.endswith("needs the real data")
-    assert "Of 12 claims, **12** are reproduced" in report.tally(verdicts)
+    assert "Of 12 claims, **12** are reproduced" in claims.tally(verdicts)
 
 
 @pytest.mark.parametrize(
@@ -100,13 +102,13 @@ def test_every_claim_is_reproduced_when_the_numbers_show_it() -> None:
     ],
 )
 def test_a_claim_fails_when_its_number_does_not_show_it(change, claim) -> None:
-    claims = list(claim) if isinstance(claim, tuple) else [claim]
-    verdicts = report.verdicts(build_table(**change)).set_index("claim")["verdict"]
-    assert verdicts[claims].str.startswith("not reproduced").all()
-    assert (verdicts.drop(index=claims).str.startswith("reproduced")).all()
+    failing = list(claim) if isinstance(claim, tuple) else [claim]
+    verdicts = claims.verdicts(build_table(**change)).set_index("claim")["verdict"]
+    assert verdicts[failing].str.startswith("not reproduced").all()
+    assert (verdicts.drop(index=failing).str.startswith("reproduced")).all()
 
 
 def test_a_claim_whose_numbers_are_missing_is_not_run() -> None:
-    verdicts = report.verdicts(build_table().drop(index="survival.B.q4_vs_q1")).set_index("claim")
+    verdicts = claims.verdicts(build_table().drop(index="survival.B.q4_vs_q1")).set_index("claim")
     assert verdicts.loc["Independent cohort", "verdict"] == "not run"
     assert "survival.B.q4_vs_q1 missing" in verdicts.loc["Independent cohort", "this build"]

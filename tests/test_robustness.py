@@ -7,7 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from fahr import robustness as rb
+from fahr.analysis import robustness as rb
+from fahr.data import perturb
+from fahr.data.synth import truth
+from fahr.stats import agreement
 
 # Shrout & Fleiss (1979), Table 2: six targets rated by four judges; Table 4 gives the ICCs (two decimals)
 SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]])
@@ -15,46 +18,46 @@ SHROUT_FLEISS_ICC = {"1,1": 0.17, "2,1": 0.29, "3,1": 0.71, "1,k": 0.44, "2,k": 
 
 
 def test_icc_reproduces_shrout_and_fleiss() -> None:
-    ms = rb.mean_squares(SHROUT_FLEISS)  # their Table 3: BMS 11.24, WMS 6.26, JMS 32.49, EMS 1.02
+    ms = agreement.mean_squares(SHROUT_FLEISS)  # their Table 3: BMS 11.24, WMS 6.26, JMS 32.49, EMS 1.02
     assert ms["MSR"] == pytest.approx(11.24, abs=0.005)
     assert ms["MSW"] == pytest.approx(6.26, abs=0.005)
     assert ms["MSC"] == pytest.approx(32.49, abs=0.005)
     assert ms["MSE"] == pytest.approx(1.02, abs=0.005)
     for kind, published in SHROUT_FLEISS_ICC.items():
-        assert round(rb.icc(SHROUT_FLEISS, kind), 2) == published, kind
+        assert round(agreement.icc(SHROUT_FLEISS, kind), 2) == published, kind
 
 
 def test_icc_agreement_penalises_a_shift_and_consistency_does_not() -> None:
     ref = np.array([20.0, 35.0, 50.0, 65.0, 80.0])
     both = np.column_stack([ref, ref + 10.0])
-    assert rb.icc(both, "3,1") == pytest.approx(1.0)
+    assert agreement.icc(both, "3,1") == pytest.approx(1.0)
     # ICC(2,1) by hand: MSR = 2·var(ref) = 1125, MSE = 0, MSC = 5·(2·5²) = 250 → 1125 / (1125 + 250·2/5)
-    assert rb.icc(both, "2,1") == pytest.approx(1125 / (1125 + 100))
+    assert agreement.icc(both, "2,1") == pytest.approx(1125 / (1125 + 100))
     with pytest.raises(ValueError, match="unknown ICC kind"):
-        rb.icc(both, "4,1")
+        agreement.icc(both, "4,1")
     with pytest.raises(ValueError, match="at least 2"):
-        rb.icc(ref[:, None])
+        agreement.icc(ref[:, None])
 
 
 def test_bland_altman_by_hand() -> None:
     ref = np.array([10.0, 20.0, 30.0, 40.0])
     per = np.array([12.0, 19.0, 33.0, 42.0])  # differences 2, -1, 3, 2: mean 1.5, sd sqrt(3)
-    ba = rb.bland_altman(ref, per)
+    ba = agreement.bland_altman(ref, per)
     assert ba["bias"] == pytest.approx(1.5)
     assert ba["sd"] == pytest.approx(np.sqrt(3.0))
     assert ba["loa_low"] == pytest.approx(1.5 - 1.96 * np.sqrt(3.0))
     assert ba["loa_high"] == pytest.approx(1.5 + 1.96 * np.sqrt(3.0))
     with pytest.raises(ValueError, match="one length"):
-        rb.bland_altman(ref, per[:3])
+        agreement.bland_altman(ref, per[:3])
 
 
 def test_shift_in_sd_and_spearman_by_hand() -> None:
     ref, per = np.array([1.0, 2.0, 3.0, 4.0, 5.0]), np.array([2.0, 1.0, 4.0, 3.0, 5.0])
-    assert rb.shift_in_sd(ref, per + 1.0, scale=2.0) == pytest.approx(0.5)
+    assert agreement.shift_in_sd(ref, per + 1.0, scale=2.0) == pytest.approx(0.5)
     # Σd² = 4 over 5 ranks: ρ = 1 − 6·4 / (5·24) = 0.8
-    assert rb.spearman_stability(ref, per) == pytest.approx(0.8)
+    assert agreement.spearman_stability(ref, per) == pytest.approx(0.8)
     with pytest.raises(ValueError, match="positive"):
-        rb.shift_in_sd(ref, per, scale=0.0)
+        agreement.shift_in_sd(ref, per, scale=0.0)
 
 
 def pairs_frame(shift: float = 2.0, n: int = 8) -> pd.DataFrame:
@@ -117,14 +120,14 @@ def truth_row(age: float, **modifiers: float) -> dict:
 
 
 def test_planted_cue_change_of_cosmetic_surgery() -> None:
-    assert rb.planted_cue_change(truth_row(70.0)) == {"cue change": 0.0, "years equivalent": 0.0}
-    lift = rb.planted_cue_change(truth_row(70.0, facelift=1.0))
-    half = rb.planted_cue_change(truth_row(70.0, facelift=0.5))
+    assert truth.planted_cue_change(truth_row(70.0)) == {"cue change": 0.0, "years equivalent": 0.0}
+    lift = truth.planted_cue_change(truth_row(70.0, facelift=1.0))
+    half = truth.planted_cue_change(truth_row(70.0, facelift=0.5))
     assert lift["cue change"] < half["cue change"] < 0.0
     assert lift["years equivalent"] < half["years equivalent"] < 0.0
-    assert rb.planted_cue_change(truth_row(70.0, blepharoplasty=1.0))["years equivalent"] < 0.0
+    assert truth.planted_cue_change(truth_row(70.0, blepharoplasty=1.0))["years equivalent"] < 0.0
     # below 40 there are no eyelid droop or eye bags to remove
-    assert rb.planted_cue_change(truth_row(30.0, blepharoplasty=1.0)) == {"cue change": 0.0, "years equivalent": 0.0}
+    assert truth.planted_cue_change(truth_row(30.0, blepharoplasty=1.0)) == {"cue change": 0.0, "years equivalent": 0.0}
 
 
 # ------------------------------------------------------------------------------------------ image perturbations
@@ -156,10 +159,10 @@ def landmarks68(n: int, size: int = 48) -> np.ndarray:
     return np.repeat(pts[None] * s, n, axis=0)
 
 
-@pytest.mark.parametrize("condition", ["makeup", *rb.WARPS])
+@pytest.mark.parametrize("condition", ["makeup", *perturb.WARPS])
 def test_strength_zero_returns_the_identical_image(condition: str) -> None:
     x = faces()
-    out = rb.perturb_images(x, condition, 0.0, landmarks=landmarks68(len(x)))
+    out = perturb.perturb_images(x, condition, 0.0, landmarks=landmarks68(len(x)))
     assert torch.equal(out, x) and out is not x
 
 
@@ -170,10 +173,12 @@ def test_strength_zero_returns_the_identical_image(condition: str) -> None:
 )  # fmt: skip
 def test_stronger_perturbations_change_the_image_more(condition: str, strengths: tuple[float, ...]) -> None:
     x = faces()
-    changes = [(rb.perturb_images(x, condition, s, landmarks68(len(x))) - x).abs().mean().item() for s in strengths]
+    changes = [
+        (perturb.perturb_images(x, condition, s, landmarks68(len(x))) - x).abs().mean().item() for s in strengths
+    ]
     assert changes[0] > 0 and all(a < b for a, b in zip(changes, changes[1:], strict=False)), changes
     if condition != "makeup":  # the opposite direction changes the image too
-        assert (rb.perturb_images(x, condition, -strengths[-1]) - x).abs().mean().item() > 0
+        assert (perturb.perturb_images(x, condition, -strengths[-1]) - x).abs().mean().item() > 0
 
 
 def square() -> torch.Tensor:
@@ -183,23 +188,23 @@ def square() -> torch.Tensor:
 
 
 def test_warp_directions_follow_the_synth_capture() -> None:
-    turned = rb.yaw(square(), 30.0)[0, 0] > 0.5  # positive yaw: the image's right half recedes
+    turned = perturb.yaw(square(), 30.0)[0, 0] > 0.5  # positive yaw: the image's right half recedes
     assert turned[:, :24].sum(0).max() > turned[:, 24:].sum(0).max()
-    tilted = rb.pitch(square(), 15.0)[0, 0] > 0.5  # positive pitch: the upper half recedes
+    tilted = perturb.pitch(square(), 15.0)[0, 0] > 0.5  # positive pitch: the upper half recedes
     assert tilted[:24].sum(1).max() < tilted[24:].sum(1).max()
     dot = torch.zeros(1, 3, 41, 41)
     dot[..., 2, 20] = 1.0
-    _, col = divmod(int(rb.roll(dot, 30.0)[0, 0].argmax()), 41)
+    _, col = divmod(int(perturb.roll(dot, 30.0)[0, 0].argmax()), 41)
     assert col > 20  # positive roll: clockwise, the top toward the right
-    lit = rb.light_direction(torch.full((1, 3, 8, 8), 0.5), 60.0)[0, 0]
+    lit = perturb.light_direction(torch.full((1, 3, 8, 8), 0.5), 60.0)[0, 0]
     assert lit[:, -1].mean() > lit[:, 0].mean()
 
 
 def test_makeup_touches_only_the_landmark_regions() -> None:
     x, points = faces(2), landmarks68(2)
-    masks = rb.makeup_masks(points, (48, 48))
+    masks = perturb.makeup_masks(points, (48, 48))
     inside = torch.from_numpy(masks["lips"] | masks["eyelids"])[:, None].expand_as(x)
-    changed = rb.makeup(x, points, 1.0) != x
+    changed = perturb.makeup(x, points, 1.0) != x
     assert changed.any() and not (changed & ~inside).any()
     assert masks["lips"].sum() > 0 and masks["eyelids"].sum() > 0
     assert not (masks["lips"] & masks["eyelids"]).any()
@@ -208,19 +213,19 @@ def test_makeup_touches_only_the_landmark_regions() -> None:
 def test_perturbations_reject_bad_input() -> None:
     x = faces()
     with pytest.raises(ValueError, match="unknown condition"):
-        rb.perturb_images(x, "sunburn", 1.0)
+        perturb.perturb_images(x, "sunburn", 1.0)
     with pytest.raises(ValueError, match=r"\[N, 3, H, W\]"):
-        rb.yaw(x[0], 10.0)
+        perturb.yaw(x[0], 10.0)
     with pytest.raises(ValueError, match=r"\[N, 3, H, W\]"):
-        rb.roll(x[:, :1], 10.0)
+        perturb.roll(x[:, :1], 10.0)
     with pytest.raises(ValueError, match="68-point"):
-        rb.makeup(x, np.zeros((3, 5, 2)), 0.5)
+        perturb.makeup(x, np.zeros((3, 5, 2)), 0.5)
     with pytest.raises(ValueError, match="needs 68-point"):
-        rb.perturb_images(x, "makeup", 0.5)
+        perturb.perturb_images(x, "makeup", 0.5)
     with pytest.raises(ValueError, match="landmark sets"):
-        rb.makeup(x, landmarks68(2), 0.5)
+        perturb.makeup(x, landmarks68(2), 0.5)
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
-        rb.makeup(x, landmarks68(3), 1.5)
+        perturb.makeup(x, landmarks68(3), 1.5)
 
 
 def test_extreme_finds_the_largest_absolute_shift_and_the_lowest_agreement() -> None:

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from fahr import config, predict
+from fahr import predict
+from fahr.core import config
 from fahr.train import common, faceage, facesurvival, pretrain
 from fahr.train.loop import read_metrics
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 
-from fahr import config
+from fahr.core import config
 from fahr.data import manifest
 from fahr.data.synth import cohorts, world
 from fahr.data.synth.face import Capture, FaceParams, Modifiers

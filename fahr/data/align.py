@@ -47,7 +47,7 @@ from PIL import Image, ImageOps
 from skimage.transform import SimilarityTransform
 from tqdm import tqdm
 
-from fahr.provenance import atomic_path
+from fahr.core.provenance import atomic_path
 
 TEMPLATE_SIZE = 112
 TEMPLATE_112 = np.array(

@@ -17,8 +17,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fahr import provenance
-from fahr.config import Config
+from fahr.core import provenance
+from fahr.core.config import Config
 
 REQUIRED = ("image_id", "path", "subject_id", "dataset", "split")
 SPLITS = ("train", "val", "test")

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from webdataset.tariterators import group_by_keys, tar_file_expander
 from webdataset.utils import pytorch_worker_info
 
-from fahr import provenance
+from fahr.core import provenance
 from fahr.data import manifest
 from fahr.data.loading import Size, collate, image_size, labels, read_image, transforms
 

@@ -12,7 +12,7 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from fahr.provenance import atomic_path
+from fahr.core.provenance import atomic_path
 
 CHECKPOINT_FORMAT = "fahr-checkpoint-1"
 _PLAIN_LEAVES = (type(None), bool, int, float, str)

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import time as clock
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,6 +30,8 @@ from scipy import stats
 from torchsurv.metrics.auc import Auc
 from torchsurv.metrics.cindex import ConcordanceIndex
 from torchsurv.stats.ipcw import get_ipcw
+
+from fahr.core.runtime import single_threaded
 
 Kind = Literal["harrell", "uno"]
 
@@ -103,23 +104,11 @@ def _tensors(time: np.ndarray, event: np.ndarray) -> tuple[torch.Tensor, torch.T
     return torch.as_tensor(time, dtype=torch.float64), torch.as_tensor(event, dtype=torch.float64).bool()
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torchsurv on one torch thread: its per-event loop of small indexing ops is ~20x slower with two threads
-    on a 2-core machine at n >= 4000 (thread start-up on every op), e.g. 13 s instead of 0.6 s for 4000 subjects."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def censoring_weights(time: ArrayLike, event: ArrayLike) -> np.ndarray:
     """Inverse probability of censoring weights 1/G(time_i), G the Kaplan–Meier censoring survival (torchsurv)."""
     t, e = _check_survival(time, event)
     tt, ee = _tensors(t, e)
-    with _one_thread():
+    with single_threaded():
         return get_ipcw(ee, tt).double().numpy()
 
 
@@ -134,7 +123,7 @@ def harrell(score: ArrayLike, time: ArrayLike, event: ArrayLike) -> float:
     s = _check_score(score, len(t))
     _require_pairs(_Pairs.build(t, e))
     tt, ee = _tensors(t, e)
-    with _one_thread():
+    with single_threaded():
         c = ConcordanceIndex()(torch.as_tensor(s, dtype=torch.float64), ee, tt, instate=False)
     return float(c)
 
@@ -152,7 +141,7 @@ def uno(score: ArrayLike, time: ArrayLike, event: ArrayLike, tau: float | None =
     _require_pairs(_Pairs.build(t, e, weight**2, tau))
     tt, ee = _tensors(t, e)
     tmax = None if tau is None else torch.tensor(tau, dtype=torch.float64)
-    with _one_thread():
+    with single_threaded():
         c = ConcordanceIndex()(torch.as_tensor(s, dtype=torch.float64), ee, tt, weight=torch.as_tensor(weight),
                                tmax=tmax, instate=False)  # fmt: skip
     return float(c)
@@ -184,7 +173,7 @@ def time_auc(score: ArrayLike, time: ArrayLike, event: ArrayLike, years: Sequenc
         new_time = np.unique(h32[inside]).astype(np.float64)
         tt, ee = _tensors(t, e)
         nt = torch.as_tensor(new_time)
-        with _one_thread():
+        with single_threaded():
             weights = {"weight": get_ipcw(ee, tt).double(), "weight_new_time": get_ipcw(ee, tt, nt).double()}
             values = Auc()(torch.as_tensor(s), ee, tt, auc_type="cumulative", new_time=nt, instate=False,
                            **(weights if ipcw else {}))  # fmt: skip

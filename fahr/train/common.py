@@ -13,9 +13,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-from fahr import cache, paths, provenance
-from fahr.config import Config
-from fahr.data import loading, real
+from fahr.core import cache, paths, provenance
+from fahr.core.config import Config
+from fahr.data import loading
+from fahr.data.real import prepare
 from fahr.data.synth import cohorts
 from fahr.models.vit import ViTSpec
 from fahr.train.loop import TrainSpec
@@ -63,10 +64,11 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 3600.0) 
 
 def cohort(cfg: Config, name: str, split: str | None = None) -> pd.DataFrame:
     """A cohort's manifest (absolute paths), optionally one split: FAHR-Synth's, built first if needed, or with
-    ``data.source: real`` the prepared real cohort of that name (``fahr.data.real``); rank 0 builds, others wait."""
+    ``data.source: real`` the prepared real cohort of that name (``fahr.data.real.prepare``); rank 0 builds, others
+    wait."""
     if cfg.data.source == "real":
-        _ready(cfg, name, real.is_current, lambda: real.build(cfg, (name,)))
-        table = real.load(cfg.profile, name)
+        _ready(cfg, name, prepare.is_current, lambda: prepare.build(cfg, (name,)))
+        table = prepare.load(cfg.profile, name)
     else:
         _ready(cfg, name, cohorts.is_current, lambda: cohorts.build(cfg, (name,), progress=False))
         table, _, _ = cohorts.load(cfg.profile, name)
@@ -76,8 +78,8 @@ def cohort(cfg: Config, name: str, split: str | None = None) -> pd.DataFrame:
 def cohort_fingerprint(cfg: Config, name: str) -> str:
     """What a stage reading a cohort depends on: FAHR-Synth's design, or the prepared real manifest."""
     if cfg.data.source == "real":
-        _ready(cfg, name, real.is_current, lambda: real.build(cfg, (name,)))
-        return real.fingerprint(cfg, name)
+        _ready(cfg, name, prepare.is_current, lambda: prepare.build(cfg, (name,)))
+        return prepare.fingerprint(cfg, name)
     return cohorts.fingerprint(cfg, name)
 
 
@@ -130,8 +132,8 @@ def predict(model: torch.nn.Module, table: pd.DataFrame, cfg: Config, batch_size
     return pd.Series(torch.cat(outputs).numpy(), index=pd.Index(ids, name="image_id"))
 
 
-def prepare(out: Path, fingerprint: str) -> bool:
-    """Make ``out`` ready for a run with ``fingerprint``: True if its final result already exists.
+def already_done(out: Path, fingerprint: str) -> bool:
+    """Whether the run in ``out`` with ``fingerprint`` has already finished; if not, ``out`` is made ready for it.
 
     A folder left by a killed run of the same fingerprint is kept (the loop resumes from ``last.pt``); a folder
     from another fingerprint (other config, data or code) is emptied, so nothing stale is resumed.

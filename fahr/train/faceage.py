@@ -10,14 +10,15 @@ from pathlib import Path
 
 import torch
 
-from fahr import provenance
-from fahr.config import Config
+from fahr.core import provenance
+from fahr.core.config import Config
+from fahr.core.runtime import seed_everything
 from fahr.data.loading import AgeBalancedSampler
 from fahr.models.heads import FaceAgeModel, load_encoder, save_checkpoint
 from fahr.models.heads import load_checkpoint as load_model
-from fahr.models.vit import build_encoder
+from fahr.models.vit import ViTSpec, build_encoder
 from fahr.train import common, pretrain
-from fahr.train.loop import Trainer, load_checkpoint, seed_everything
+from fahr.train.loop import Trainer, load_checkpoint
 
 LOSSES = {"l1": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss}
 
@@ -52,7 +53,7 @@ def training_table(cfg: Config, fraction: float):
 def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: bool = True) -> Path:
     """Fine-tune FaceAge in two stages (or resume, or reuse); return the stage-2 checkpoint."""
     out = common.model_dir(cfg.profile, name(pretrained, fraction))
-    if common.prepare(out, fingerprint(cfg, pretrained, fraction)):
+    if common.already_done(out, fingerprint(cfg, pretrained, fraction)):
         return checkpoint_path(cfg.profile, pretrained, fraction)
     started = provenance.now()
     f = cfg.faceage
@@ -108,7 +109,6 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
 def load(path: Path) -> FaceAgeModel:
     """A FaceAge model from its checkpoint (weights only)."""
     extra = torch.load(path, map_location="cpu", weights_only=True)["extra"]
-    from fahr.models.vit import ViTSpec
 
     model = FaceAgeModel(build_encoder(ViTSpec(**extra["spec"])), extra["init_age"], extra["age_scale"])
     load_model(path, model)

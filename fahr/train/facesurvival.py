@@ -11,15 +11,16 @@ from pathlib import Path
 import torch
 from torchsurv.loss.cox import neg_partial_log_likelihood
 
-from fahr import provenance
-from fahr.config import Config
+from fahr.core import provenance
+from fahr.core.config import Config
+from fahr.core.runtime import seed_everything
 from fahr.data.loading import EventBatchSampler
-from fahr.evaluate.survival_quick import c_index
 from fahr.models.heads import FaceSurvivalModel, load_encoder, save_checkpoint
 from fahr.models.heads import load_checkpoint as load_model
 from fahr.models.vit import ViTSpec, build_encoder
+from fahr.stats.concordance import harrell
 from fahr.train import common, pretrain
-from fahr.train.loop import Trainer, load_checkpoint, seed_everything
+from fahr.train.loop import Trainer, load_checkpoint
 
 
 def name(pretrained: bool, fraction: float = 1.0) -> str:
@@ -49,7 +50,7 @@ def cox_loss(log_risk: torch.Tensor, event: torch.Tensor, time: torch.Tensor) ->
 def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: bool = True) -> Path:
     """Fine-tune FaceSurvival (or resume, or reuse); return its checkpoint."""
     out = common.model_dir(cfg.profile, name(pretrained, fraction))
-    if common.prepare(out, fingerprint(cfg, pretrained, fraction)):
+    if common.already_done(out, fingerprint(cfg, pretrained, fraction)):
         return checkpoint_path(cfg.profile, pretrained, fraction)
     started = provenance.now()
     s = cfg.facesurvival
@@ -82,7 +83,7 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
 
     def evaluate(m) -> dict[str, float]:
         risk = common.predict(m, val_table, cfg).to_numpy()
-        return {"val_c_index": c_index(risk, val_table["time"].to_numpy(), val_table["event"].to_numpy())}
+        return {"val_c_index": harrell(risk, val_table["time"].to_numpy(), val_table["event"].to_numpy())}
 
     spec = common.train_spec(cfg, s.epochs, batch_size, s.lr, s.warmup_epochs, s.weight_decay)
     result = Trainer(model, spec, out / "train", loss_fn, make_batches, evaluate, ("val_c_index", "max"),

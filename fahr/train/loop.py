@@ -51,7 +51,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from fahr import provenance
+from fahr.core import provenance
+from fahr.core.runtime import seed_everything
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -170,13 +171,6 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
         (no_decay if exempt else decay).append(param)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return [group for group in groups if group["params"]]
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global random generators (torch's on every GPU too)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002 - third-party code draws from the legacy global generator
-    torch.manual_seed(seed)
 
 
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:

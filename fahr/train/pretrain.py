@@ -6,12 +6,13 @@ from pathlib import Path
 
 import torch
 
-from fahr import provenance
-from fahr.config import Config
+from fahr.core import provenance
+from fahr.core.config import Config
+from fahr.core.runtime import seed_everything
 from fahr.models.heads import save_checkpoint
 from fahr.models.mae import MaskedAutoencoder
 from fahr.train import common
-from fahr.train.loop import Trainer, current_world_size, load_checkpoint, seed_everything
+from fahr.train.loop import Trainer, current_world_size, load_checkpoint
 
 NAME = "pretrain"
 
@@ -34,7 +35,7 @@ def encoder_path(profile: str) -> Path:
 def run(cfg: Config, progress: bool = True) -> Path:
     """Pretrain (or resume, or reuse) the MAE; return the path of the encoder checkpoint."""
     out = common.model_dir(cfg.profile, NAME)
-    if common.prepare(out, fingerprint(cfg)):
+    if common.already_done(out, fingerprint(cfg)):
         return encoder_path(cfg.profile)
     started = provenance.now()
     p = cfg.pretrain

@@ -20,12 +20,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from fahr import cache, paths, provenance
-from fahr.config import Config
+from fahr.core import cache, paths, provenance
+from fahr.core.config import Config
 from fahr.data import manifest
 from fahr.data.synth import world
 from fahr.data.synth.face import HAIR_COLOURS, IRIS_COLOURS, Capture, FaceParams, Modifiers
 from fahr.data.synth.render import LANDMARKS, render
+from fahr.stats import concordance
 
 COHORTS = ("pretrain", "age", "clinical-a", "clinical-b", "pairs")
 SHAPE = ("face_width", "face_length", "jaw", "eye_spacing", "eye_size", "nose_length", "nose_width", "mouth_width",
@@ -236,9 +237,9 @@ def plant_survival(rng: np.random.Generator, people: pd.DataFrame, cohort: world
 
 def oracle_concordance(truth: pd.DataFrame) -> float:
     """Harrell's C of the true linear predictor: the best any risk score could do on this cohort."""
-    from lifelines.utils import concordance_index
-
-    return float(concordance_index(truth["time"], -truth["linear_predictor"], truth["event"]))
+    return concordance.harrell(
+        truth["linear_predictor"].to_numpy(), truth["time"].to_numpy(), truth["event"].to_numpy()
+    )
 
 
 def design_clinical(cfg: Config, rng: np.random.Generator, which: str) -> tuple[pd.DataFrame, dict]:

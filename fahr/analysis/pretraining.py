@@ -1,0 +1,115 @@
+"""What MAE pretraining gives: loss curves, masked-face reconstructions, a linear probe of age on frozen
+features, and the data-efficiency curve (fine-tuning on a share of the labels, pretrained against scratch)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.linear_model import RidgeCV
+
+from fahr import predict
+from fahr.core.config import Config
+from fahr.data import loading
+from fahr.data.synth import cohorts
+from fahr.models.mae import MaskedAutoencoder
+from fahr.models.vit import build_encoder
+from fahr.stats.concordance import harrell
+from fahr.train import common, faceage, facesurvival, pretrain
+from fahr.train.loop import load_checkpoint, read_metrics
+
+
+def curves(profile: str) -> pd.DataFrame:
+    """The pretraining log: one row per log event (train loss by step, validation loss by epoch)."""
+    return read_metrics(common.model_dir(profile, pretrain.NAME) / "metrics.jsonl")
+
+
+def trained_mae(cfg: Config) -> MaskedAutoencoder:
+    """The MAE of the epoch with the lowest validation loss."""
+    pretrain.run(cfg, progress=False)
+    mae = pretrain.build_mae(cfg)
+    mae.load_state_dict(load_checkpoint(common.model_dir(cfg.profile, pretrain.NAME) / "best.pt")["model"])
+    return mae.eval()
+
+
+def reconstructions(cfg: Config, n: int = 6) -> dict[str, np.ndarray]:
+    """Validation faces of the pretraining corpus: original, masked input, reconstruction, reconstruction
+    pasted into the visible patches (each [n, H, W, 3] in 0–1)."""
+    table = common.cohort(cfg, "pretrain", "val").head(n)
+    images = torch.stack([common.dataset(table, cfg, "eval")[i]["image"] for i in range(len(table))])
+    out = trained_mae(cfg).reconstruct(images, generator=torch.Generator().manual_seed(cfg.seed))
+    pictures = {"original": images, **{k: out[k] for k in ("masked", "reconstruction", "pasted")}}
+    return {k: v.clamp(0, 1).permute(0, 2, 3, 1).numpy() for k, v in pictures.items()}
+
+
+@torch.no_grad()
+def features(encoder: torch.nn.Module, table: pd.DataFrame, cfg: Config) -> np.ndarray:
+    """Frozen [CLS] features of every photo of a manifest."""
+    loader = torch.utils.data.DataLoader(common.dataset(table, cfg, "eval"), batch_size=128, collate_fn=loading.collate)
+    return torch.cat([encoder.eval()(batch["image"]) for batch in loader]).numpy()
+
+
+def linear_probe(cfg: Config) -> pd.DataFrame:
+    """Test MAE (years) of a ridge regression of age on frozen [CLS] features: MAE encoder vs random weights."""
+    train, test = common.cohort(cfg, "age", "train"), common.cohort(cfg, "age", "test")
+    pretrained = build_encoder(common.vit_spec(cfg))
+    pretrained.load_state_dict(torch.load(pretrain.run(cfg, progress=False), weights_only=True)["model"])
+    torch.manual_seed(cfg.seed)
+    encoders = {
+        "MAE-pretrained encoder": pretrained,
+        "randomly initialised encoder": build_encoder(common.vit_spec(cfg)),
+    }
+    rows = [{"features": "none (predict the training mean)",
+             "test MAE (years)": float(np.abs(test["age"] - train["age"].mean()).mean())}]  # fmt: skip
+    for label, encoder in encoders.items():
+        ridge = RidgeCV(alphas=np.logspace(-2, 4, 13)).fit(features(encoder, train, cfg), train["age"])
+        pred = ridge.predict(features(encoder, test, cfg))
+        rows.append({"features": label, "test MAE (years)": float(np.abs(pred - test["age"]).mean())})
+    return pd.DataFrame(rows).set_index("features").round(2)
+
+
+def efficiency(cfg: Config) -> pd.DataFrame:
+    """Validation FaceAge MAE and FaceSurvival concordance against the share of labelled training data used,
+    for the MAE-pretrained encoder and for the same model trained from scratch."""
+    rows = []
+    for fraction in [*cfg.baselines.data_fractions, 1.0]:
+        for pretrained in (True, False):
+            arm = "MAE-pretrained" if pretrained else "from scratch"
+            age = json.loads((faceage.run(cfg, pretrained, fraction, progress=False).parent / "done.json").read_text())
+            surv = facesurvival.run(cfg, pretrained, fraction, progress=False)
+            val_c = json.loads((surv.parent / "done.json").read_text())["val_c_index"]
+            rows.append({"fraction": fraction, "encoder": arm, "FaceAge val MAE (years)": age["stage2_val_mae"],
+                         "FaceSurvival val C": val_c})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def survival_concordance(cfg: Config) -> pd.DataFrame:
+    """FaceSurvival's Harrell C on cohort A's test split and on cohort B, beside the scratch model and the oracle."""
+
+    rows = []
+    for cohort, split in (("clinical-a", "test"), ("clinical-b", "test")):
+        photos, truth, planted = cohorts.load(cfg.profile, cohort)
+        keep = truth["split"] == split
+        row = {"cohort": cohort, "split": split, "patients": int(keep.sum())}
+        for model in ("facesurvival", "facesurvival-scratch"):
+            risk = truth["image_id"].map(predict.table(cfg, model, cohort).set_index("image_id")["risk"])
+            row[model] = harrell(risk[keep], truth.loc[keep, "time"], truth.loc[keep, "event"])
+        row["oracle"] = planted["oracle_c_index_by_split"][split]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["cohort", "split"]).round(3)
+
+
+def describe(cfg: Config) -> str:
+    """One Markdown paragraph: the encoder, the MAE recipe, and what the run took."""
+    spec, p = common.vit_spec(cfg), cfg.pretrain
+    done = common.read_done(cfg.profile, pretrain.NAME)
+    return (
+        f"Encoder: ViT, {spec.depth} blocks of width {spec.embed_dim}, {spec.num_heads} heads, "
+        f"{spec.img_size}×{spec.img_size} pixels in {spec.patch_size}×{spec.patch_size} patches "
+        f"({spec.num_patches} tokens). MAE: mask ratio {p.mask_ratio}, decoder {p.decoder_depth}×{p.decoder_dim}, "
+        f"normalised-pixel loss, AdamW (0.9, 0.95), weight decay {p.weight_decay}, peak learning rate "
+        f"{done['lr']:.2e}, {p.epochs} epochs: {done['steps']} steps at {done['images_per_s']:.0f} images/s "
+        f"on `{done['device']}`."
+    )

@@ -1,0 +1,1 @@
+"""The foundation every layer stands on: config, paths, caching, provenance, atomic writes, runtime."""

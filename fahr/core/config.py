@@ -1,0 +1,247 @@
+"""Profiles: YAML files under ``configs/`` loaded into typed, frozen config objects.
+
+Every key is required in every profile (no silent defaults), any key can be overridden with a dotted
+``key=value`` (CLI ``--set``, papermill ``overrides``), and the resolved config has a stable hash.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fahr.core import paths
+
+
+class ConfigError(ValueError):
+    """A profile or an override that cannot be used, with where and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SynthConfig(_Section):
+    """FAHR-Synth: image size (pixels), cohort sizes (photos or people), render processes."""
+
+    image_size: int
+    pretrain_n: int
+    age_n: int  # people per age dataset, before its relative size
+    repeat_photo_rate: float  # share of age-dataset people photographed 2–3 times, years apart
+    clinical_a_n: int
+    clinical_b_n: int
+    pairs_n: int  # people in the perturbation pairs
+    workers: int
+
+
+class ModelConfig(_Section):
+    """The ViT encoder shared by MAE, FaceAge and FaceSurvival (input size is synth.image_size or 112)."""
+
+    patch_size: int
+    embed_dim: int
+    depth: int
+    num_heads: int
+    drop_path: float
+
+
+class PretrainConfig(_Section):
+    """MAE pretraining (He et al. 2022): learning rate is base_lr x global batch / 256."""
+
+    epochs: int
+    batch_size: int
+    accum_steps: int
+    base_lr: float
+    warmup_epochs: float
+    weight_decay: float
+    mask_ratio: float
+    decoder_dim: int
+    decoder_depth: int
+    decoder_heads: int
+
+
+class FineTuneStage(_Section):
+    """One fine-tuning stage: epochs, images per batch, peak learning rate."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    warmup_epochs: float
+
+
+class FaceAgeConfig(_Section):
+    """FaceAge: stage 1 on the natural age distribution, stage 2 on an age-balanced stream at a lower rate."""
+
+    loss: Literal["l1", "mse"]
+    weight_decay: float
+    stage1: FineTuneStage
+    stage2: FineTuneStage
+    bin_width: float  # years per age bin of the balanced sampler
+    balanced_samples: int  # images drawn per stage-2 epoch
+
+
+class FaceSurvivalConfig(_Section):
+    """FaceSurvival: Cox partial likelihood (Efron ties) on clinical cohort A's training split."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    warmup_epochs: float
+    weight_decay: float
+    min_events: int  # events in every batch
+
+
+class BaselinesConfig(_Section):
+    """Baselines that make the claims testable."""
+
+    data_fractions: list[float]  # shares of labelled data for the data-efficiency curve (1.0 = the main models)
+
+
+# the real datasets by folder name (fahr.data.real.prepare.EXPECTED says what goes in each)
+RealDataset = Literal["webface", "utkface", "appa-real", "imdb-wiki", "agedb", "clinical-a", "clinical-b"]
+
+
+class DataConfig(_Section):
+    """Which data the profile runs on: the built-in FAHR-Synth cohort, or real datasets under ``root``."""
+
+    source: Literal["synth", "real"]
+    root: str  # folder of the real datasets (relative to the repository unless absolute); see fahr.data.real.prepare
+    prealigned: list[RealDataset]  # real datasets whose photos are already aligned face crops: resized, not re-detected
+
+
+class StatisticsConfig(_Section):
+    """The clinical statistics (FaceSurvival and Subgroups chapters)."""
+
+    bootstrap: int = Field(ge=10)  # resamples for concordance confidence intervals and paired differences
+    auc_years: list[float]  # horizons (years) of the time-dependent AUC
+
+
+class SaliencyConfig(_Section):
+    """Saliency maps (Saliency chapter)."""
+
+    photos: int = Field(ge=1)  # test photos per cohort whose maps are computed and averaged
+    ig_steps: int = Field(ge=2)  # integrated-gradients steps along the path from the baseline
+    occlusion_window: int = Field(ge=1)  # side of the occluding square, pixels
+    occlusion_stride: int = Field(ge=1)  # pixels between occlusion positions
+
+
+class Config(_Section):
+    """The resolved configuration of one run."""
+
+    profile: str
+    seed: int
+    device: Literal["auto", "cpu", "cuda"]
+    num_workers: int
+    torch_threads: int
+    precision: Literal["fp32", "bf16"]
+    data: DataConfig
+    synth: SynthConfig
+    model: ModelConfig
+    pretrain: PretrainConfig
+    faceage: FaceAgeConfig
+    facesurvival: FaceSurvivalConfig
+    baselines: BaselinesConfig
+    statistics: StatisticsConfig
+    saliency: SaliencyConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @property
+    def hash(self) -> str:
+        """A stable 12-hex-digit hash of the resolved config (key order and formatting do not matter)."""
+        return config_hash(self.to_dict())
+
+
+def config_hash(values: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``values``, first 12 hex digits."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in paths.CONFIGS.glob("*.yaml"))
+
+
+def profile_path(profile: str) -> Path:
+    path = paths.CONFIGS / f"{profile}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown profile {profile!r}: no {path}; available: {', '.join(available_profiles())}")
+    return path
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Split ``"a.b=value"`` into the dotted key and the YAML-parsed value (``3`` is an int, ``x`` a string)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} is not of the form key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {item!r}: value is not valid YAML ({err})") from err
+    return key.strip(), value
+
+
+def normalise_overrides(overrides: Mapping[str, Any] | Iterable[str] | str | None) -> dict[str, Any]:
+    """Accept overrides as a mapping, a list of ``key=value`` strings, or one comma-separated string."""
+    if overrides is None:
+        return {}
+    if isinstance(overrides, Mapping):
+        return dict(overrides)
+    if isinstance(overrides, str):
+        overrides = [part for part in overrides.split(",") if part.strip()]
+    return dict(parse_override(item) for item in overrides)
+
+
+def _apply(values: dict[str, Any], key: str, value: Any, source: str) -> None:
+    node = values
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            where = ".".join(parts[:depth]) or "the top level"
+            known = sorted(node) if isinstance(node, dict) else []
+            hint = difflib.get_close_matches(part, known, n=1)
+            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ConfigError(
+                f"{source}: unknown key {key!r} ({part!r} is not in {where}; known: {', '.join(known)}){suggestion}"
+            )
+        if depth == len(parts) - 1:
+            node[part] = value
+        else:
+            node = node[part]
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for problem in err.errors():
+        key = ".".join(str(p) for p in problem["loc"])
+        given = problem.get("input")
+        lines.append(f"  {key}: {problem['msg']} (got {given!r})")
+    return "\n".join(lines)
+
+
+def load(profile: str = "demo", overrides: Mapping[str, Any] | Iterable[str] | str | None = None) -> Config:
+    """Load ``configs/<profile>.yaml``, apply dotted overrides, validate types, and return a frozen Config."""
+    path = profile_path(profile)
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values")
+    if values.get("profile") != profile:
+        raise ConfigError(f"{path}: 'profile' must be {profile!r}, found {values.get('profile')!r}")
+    source = str(path)
+    for key, value in normalise_overrides(overrides).items():
+        if key == "profile":
+            raise ConfigError("the profile is chosen by --profile, not overridden with --set")
+        _apply(values, key, value, f"{source} override {key}={value!r}")
+    try:
+        return Config.model_validate(values)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source)) from None

@@ -1,0 +1,56 @@
+"""What FAHR-Synth knows and a real cohort does not: the planted effects, the change of visible ageing cues a
+photo's modifiers make, and the oracles. Analyses reach this truth only through the cohort table
+(``fahr.analysis.cohort``), never directly."""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from fahr.data.synth import cohorts, world
+from fahr.data.synth.face import AgeCues, FaceParams, Modifiers, cues
+from fahr.data.synth.render import REGIONS
+
+AGE_CUES = ("child", "forehead_lines", "crows_feet", "nasolabial", "spots", "texture", "greying", "recession",
+            "sagging", "eyelid_droop", "eye_bags")  # fmt: skip
+_AGE_GRID = np.arange(0.0, 110.01, 0.25)  # apparent ages (years) searched for the years-equivalent
+
+
+def _cue_vector(k: AgeCues) -> np.ndarray:
+    return np.array([getattr(k, name) for name in AGE_CUES])
+
+
+@lru_cache(maxsize=256)
+def _cue_grid(identity: FaceParams) -> np.ndarray:
+    """The ageing-cue vectors ``[ages, cues]`` of an unmodified face at every apparent age of ``_AGE_GRID``."""
+    return np.stack([_cue_vector(cues(replace(identity, age=float(a), bio_gap=0.0))) for a in _AGE_GRID])
+
+
+def planted_cue_change(row: dict) -> dict[str, float]:
+    """What a photo's modifiers did to the visible ageing cues of the renderer's cue model (``face.cues``).
+
+    ``cue change``: the sum over the ageing cues of (with − without the modifiers), in cue units (each cue 0–1;
+    negative = fewer cues). ``years equivalent``: the apparent age at which an unmodified face shows the cue
+    vector nearest (least squares, all ageing cues weighted equally) to the modified face's, minus that of the
+    face without modifiers: how much younger the operation made the face look, in years. The true age is
+    unchanged.
+    """
+    face = FaceParams(**{f.name: row[f.name] for f in fields(FaceParams)})
+    mods = Modifiers(**{name: float(row[name]) for name in cohorts.MODIFIER_FIELDS})
+    with_mods, without = _cue_vector(cues(face, mods)), _cue_vector(cues(face))
+    grid = _cue_grid(replace(face, age=0.0, bio_gap=0.0))
+    best = _AGE_GRID[np.argmin(((grid - with_mods) ** 2).sum(axis=1))]
+    plain = _AGE_GRID[np.argmin(((grid - without) ** 2).sum(axis=1))]  # the apparent age, to the grid's step
+    return {"cue change": float((with_mods - without).sum()), "years equivalent": float(best - plain)}
+
+
+def planted_cues(names=REGIONS) -> pd.DataFrame:
+    """How many of FAHR-Synth's planted age and frailty cues (``world.CUE_REGIONS``) are painted in each region."""
+    counts = {
+        signal: [sum(region in where for where in cues_.values()) for region in names]
+        for signal, cues_ in world.CUE_REGIONS.items()
+    }
+    return pd.DataFrame({f"{s} cues": c for s, c in counts.items()}, index=pd.Index(names, name="region"))

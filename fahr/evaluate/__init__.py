@@ -1,1 +1,0 @@
-"""Evaluation: age metrics, survival statistics, robustness, saliency, subgroups."""

@@ -1,0 +1,1 @@
+"""Explaining a model: attribution maps, their faithfulness, and facial regions."""

@@ -1,0 +1,319 @@
+"""The reproduction report: each claim of the paper, its number, this build's numbers, and a verdict written
+by code from them.
+
+On FAHR-Synth a claim is *reproduced* when the build shows the effect the paper claims, measured against the
+truth FAHR-Synth planted (a model beats its baselines, a hazard ratio's interval excludes 1, an interaction
+test does not reject a common effect that was planted, …). The paper's own numbers (5.1 years, aHR 3.22) are
+properties of real faces and real patients: on FAHR-Synth their verdict says so instead of comparing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from fahr.core import paths, provenance
+
+Table = pd.DataFrame  # ``fahr.report.results.table``: one row per recorded number, indexed by key
+
+# The paper's own numbers, by the key of the recorded number they stand beside (the only place they are typed)
+PAPER: dict[str, float] = {
+    "faceage.mae": 5.1,  # FAHR-FaceAge, MAE on APPA-REAL (years)
+    "survival.A.q4_vs_q1": 3.22,  # FAHR-FaceSurvival, top vs bottom quartile, adjusted HR (development cohort)
+    "survival.A.faceage_decade": 1.151,  # the predecessor FaceAge's HR per decade, pan-cancer (Bontempi et al. 2025)
+}
+
+# Every threshold a verdict uses
+ALPHA = 0.05  # significance level of every test
+MIN_ICC = 0.9  # FaceAge ICC(2,1) under pose and lighting
+MIN_RANK_STABILITY = 0.8  # FaceSurvival Spearman under pose and lighting
+MAX_SURGERY_SHIFT = 1.0  # years: FaceAge change under makeup and surgery
+MIN_SHARE_HR_ABOVE_ONE = 0.75  # of the subgroups with an estimated FaceSurvival aHR
+
+
+def value(t: Table, key: str) -> float:
+    return float(t.loc[key, "value"])
+
+
+def column(t: Table, key: str, name: str) -> float:
+    return float(t.loc[key, name])
+
+
+def value_with_ci(t: Table, key: str, digits: int = 2) -> str:
+    return f"{value(t, key):.{digits}f} ({column(t, key, 'lower'):.{digits}f}–{column(t, key, 'upper'):.{digits}f})"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the paper and how this build tests it."""
+
+    name: str
+    claim: str  # the paper's words, shortened
+    paper: str  # the paper's number(s)
+    keys: tuple[str, ...]  # the recorded numbers the test needs
+    evidence: Callable[[Table], str]  # this build's numbers, in words
+    test: Callable[[Table], bool]  # does the build show it?
+    absolute: bool = False  # the paper's number itself needs the real data
+
+
+def _both(t: Table, fn: Callable[[str], bool]) -> bool:
+    return fn("A") and fn("B")
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        "FaceAge accuracy",
+        "FaceAge has the lowest age error among the models compared",
+        f"MAE {PAPER['faceage.mae']} y (APPA-REAL)",
+        ("faceage.mae", "faceage.mae.scratch", "faceage.mae.mean_baseline"),
+        lambda t: (
+            f"MAE {value(t, 'faceage.mae'):.2f} y; from scratch {value(t, 'faceage.mae.scratch'):.2f}; "
+            f"mean-age baseline "
+            f"{value(t, 'faceage.mae.mean_baseline'):.2f}; oracle floor {column(t, 'faceage.mae', 'oracle'):.2f}"
+        ),
+        lambda t: value(t, "faceage.mae") < min(value(t, "faceage.mae.scratch"), value(t, "faceage.mae.mean_baseline")),
+        absolute=True,
+    ),
+    Claim(
+        "Across the lifespan",
+        "Two-stage, age-balanced fine-tuning keeps FaceAge accurate across the whole lifespan",
+        "—",
+        (
+            "lifespan.faceage.mean_decade_mae",
+            "lifespan.faceage-stage1.mean_decade_mae",
+            "lifespan.faceage.worst_decade_mae",
+            "lifespan.faceage-stage1.worst_decade_mae",
+        ),
+        lambda t: (
+            f"mean of decade MAEs {value(t, 'lifespan.faceage.mean_decade_mae'):.2f} y (stage 1 alone "
+            f"{value(t, 'lifespan.faceage-stage1.mean_decade_mae'):.2f}); worst decade "
+            f"{value(t, 'lifespan.faceage.worst_decade_mae'):.1f} y "
+            f"(stage 1 {value(t, 'lifespan.faceage-stage1.worst_decade_mae'):.1f})"
+        ),
+        lambda t: (
+            value(t, "lifespan.faceage.mean_decade_mae") < value(t, "lifespan.faceage-stage1.mean_decade_mae")
+            and value(t, "lifespan.faceage.worst_decade_mae") < value(t, "lifespan.faceage-stage1.worst_decade_mae")
+        ),
+    ),
+    Claim(
+        "Foundation model",
+        "Pretraining makes the biomarkers learnable from modest labelled data",
+        "—",
+        ("efficiency.faceage.100%.pretrained", "efficiency.faceage.100%.scratch"),
+        lambda t: (
+            "; ".join(
+                f"{share}: MAE {value(t, f'efficiency.faceage.{share}.pretrained'):.2f} vs "
+                f"{value(t, f'efficiency.faceage.{share}.scratch'):.2f} y, "
+                f"C {value(t, f'efficiency.facesurvival.{share}.pretrained'):.3f}"
+                f" vs {value(t, f'efficiency.facesurvival.{share}.scratch'):.3f}"
+                for share in _shares(t)
+            )
+            + " (pretrained vs scratch, validation)"
+        ),
+        lambda t: all(
+            value(t, f"efficiency.faceage.{s}.pretrained") < value(t, f"efficiency.faceage.{s}.scratch")
+            and value(t, f"efficiency.facesurvival.{s}.pretrained") > value(t, f"efficiency.facesurvival.{s}.scratch")
+            for s in _shares(t)
+        ),
+    ),
+    Claim(
+        "FaceSurvival quartiles",
+        "The highest FaceSurvival quartile has over three times the mortality of the lowest, adjusted",
+        f"aHR {PAPER['survival.A.q4_vs_q1']}, P < 0.001",
+        ("survival.A.q4_vs_q1",),
+        lambda t: (
+            f"aHR {value_with_ci(t, 'survival.A.q4_vs_q1')}, p = {column(t, 'survival.A.q4_vs_q1', 'p'):.2g}; oracle "
+            f"{column(t, 'survival.A.q4_vs_q1', 'oracle'):.2f}"
+        ),
+        lambda t: column(t, "survival.A.q4_vs_q1", "lower") > 1,
+        absolute=True,
+    ),
+    Claim(
+        "Independent cohort",
+        "FaceSurvival's prognostic value holds in the independent cohort",
+        "validated",
+        ("survival.B.q4_vs_q1",),
+        lambda t: (
+            f"cohort B aHR {value_with_ci(t, 'survival.B.q4_vs_q1')}, "
+            f"p = {column(t, 'survival.B.q4_vs_q1', 'p'):.2g}; oracle "
+            f"{column(t, 'survival.B.q4_vs_q1', 'oracle'):.2f}"
+        ),
+        lambda t: column(t, "survival.B.q4_vs_q1", "lower") > 1,
+    ),
+    Claim(
+        "FaceAge prognosis",
+        "FaceAge predicts survival better than a prior face-age model",
+        f"HR per decade {PAPER['survival.A.faceage_decade']} (predecessor)",
+        (
+            "survival.A.faceage_decade",
+            "survival.B.faceage_decade",
+            "lrt.A.faceage_beyond_scratch",
+            "lrt.B.faceage_beyond_scratch",
+        ),
+        lambda t: "; ".join(
+            f"{c}: aHR per decade {value_with_ci(t, f'survival.{c}.faceage_decade')} (planted "
+            f"{column(t, f'survival.{c}.faceage_decade', 'planted'):.2f}), beyond the scratch model χ² = "
+            f"{value(t, f'lrt.{c}.faceage_beyond_scratch'):.1f}, "
+            f"p = {column(t, f'lrt.{c}.faceage_beyond_scratch', 'p'):.2g}"
+            for c in "AB"
+        ),
+        lambda t: _both(t, lambda c: column(t, f"lrt.{c}.faceage_beyond_scratch", "p") < ALPHA),
+    ),
+    Claim(
+        "Combination",
+        "Combining FaceAge and FaceSurvival improves prognostic accuracy",
+        "improved (LRT, concordance)",
+        (
+            "lrt.A.faceage_adds",
+            "lrt.B.faceage_adds",
+            "cdiff.A.FaceAge + FaceSurvival − FaceSurvival",
+            "cdiff.B.FaceAge + FaceSurvival − FaceSurvival",
+        ),
+        lambda t: "; ".join(
+            f"{c}: FaceAge adds χ² = {value(t, f'lrt.{c}.faceage_adds'):.1f} "
+            f"(p = {column(t, f'lrt.{c}.faceage_adds', 'p'):.2g}), "
+            f"ΔC {value(t, f'cdiff.{c}.FaceAge + FaceSurvival − FaceSurvival'):+.3f}"
+            for c in "AB"
+        ),
+        lambda t: _both(t, lambda c: column(t, f"lrt.{c}.faceage_adds", "p") < ALPHA),
+    ),
+    Claim(
+        "Complementary",
+        "The two scores carry distinct, complementary information",
+        "—",
+        ("lrt.A.faceage_adds", "lrt.A.facesurvival_adds", "lrt.B.faceage_adds", "lrt.B.facesurvival_adds"),
+        lambda t: "; ".join(
+            f"{c}: FaceSurvival adds to FaceAge p = {column(t, f'lrt.{c}.facesurvival_adds', 'p'):.2g}, FaceAge to "
+            f"FaceSurvival p = {column(t, f'lrt.{c}.faceage_adds', 'p'):.2g}"
+            for c in "AB"
+        ),
+        lambda t: _both(
+            t,
+            lambda c: (
+                column(t, f"lrt.{c}.faceage_adds", "p") < ALPHA and column(t, f"lrt.{c}.facesurvival_adds", "p") < ALPHA
+            ),
+        ),
+    ),
+    Claim(
+        "Subgroups",
+        "Both models generalise across age, sex, race and cancer subgroups",
+        "generalisable",
+        ("subgroups.interaction_min_p", "subgroups.hr_above_one", "subgroups.interactions_rejected"),
+        lambda t: (
+            f"{value(t, 'subgroups.interactions_rejected'):.0f} {t.loc['subgroups.interactions_rejected', 'unit']} "
+            f"interaction tests reject at p < {ALPHA} "
+            f"(smallest p {value(t, 'subgroups.interaction_min_p'):.2g}); aHR > 1 "
+            f"in {value(t, 'subgroups.hr_above_one'):.0f} {t.loc['subgroups.hr_above_one', 'unit']} subgroups"
+        ),
+        lambda t: (
+            value(t, "subgroups.interaction_min_p") > ALPHA / _count(t.loc["subgroups.interactions_rejected", "unit"])
+            and value(t, "subgroups.hr_above_one")
+            >= MIN_SHARE_HR_ABOVE_ONE * _count(t.loc["subgroups.hr_above_one", "unit"])
+        ),
+    ),
+    Claim(
+        "Pose and lighting",
+        "Both models hold up when pose and lighting change but the face does not",
+        "robust",
+        (
+            "robustness.age.min_icc",
+            "robustness.age.max_shift",
+            "robustness.risk.min_spearman",
+            "robustness.risk.max_shift",
+        ),
+        lambda t: (
+            f"FaceAge: largest mean shift {value(t, 'robustness.age.max_shift'):.2f} y, lowest ICC(2,1) "
+            f"{value(t, 'robustness.age.min_icc'):.3f}; FaceSurvival: largest shift "
+            f"{value(t, 'robustness.risk.max_shift'):.2f} SD, lowest rank stability "
+            f"{value(t, 'robustness.risk.min_spearman'):.2f} "
+            f"(criteria: ICC ≥ {MIN_ICC}, Spearman ≥ {MIN_RANK_STABILITY})"
+        ),
+        lambda t: (
+            value(t, "robustness.age.min_icc") >= MIN_ICC
+            and value(t, "robustness.risk.min_spearman") >= MIN_RANK_STABILITY
+        ),
+    ),
+    Claim(
+        "Makeup and surgery",
+        "FaceAge holds up under makeup and cosmetic surgery",
+        "robust",
+        ("surgery.makeup.age_change", "surgery.facelift.age_change", "surgery.blepharoplasty.age_change"),
+        lambda t: (
+            "; ".join(
+                f"{c}: {value(t, f'surgery.{c}.age_change'):+.2f} y (planted cue change "
+                f"{column(t, f'surgery.{c}.age_change', 'planted'):+.1f} y equivalent)"
+                for c in ("makeup", "facelift", "blepharoplasty")
+            )
+            + f" (criterion: |change| ≤ {MAX_SURGERY_SHIFT:g} year; the true age never changed)"
+        ),
+        lambda t: all(
+            abs(value(t, f"surgery.{c}.age_change")) <= MAX_SURGERY_SHIFT
+            for c in ("makeup", "facelift", "blepharoplasty")
+        ),
+    ),
+    Claim(
+        "Distinct regions",
+        "Saliency maps show that the two models rely on distinct facial regions",
+        "distinct",
+        ("saliency.distinct.spearman",),
+        lambda t: (
+            f"regional profiles correlate with Spearman {value_with_ci(t, 'saliency.distinct.spearman')}, "
+            f"permutation p = "
+            f"{column(t, 'saliency.distinct.spearman', 'p'):.3g}"
+        ),
+        lambda t: column(t, "saliency.distinct.spearman", "p") < ALPHA,
+    ),
+)
+
+
+def _shares(t: Table) -> list[str]:
+    return [k.split(".")[2] for k in t.index if k.startswith("efficiency.faceage.") and k.endswith(".pretrained")]
+
+
+def _count(unit: str) -> int:
+    """The n of a unit written "of n"."""
+    return int(str(unit).split()[-1])
+
+
+VERDICTS = ("reproduced on FAHR-Synth", "not reproduced on FAHR-Synth", "not run")
+
+
+def verdicts(t: Table, claims: tuple[Claim, ...] = CLAIMS) -> pd.DataFrame:
+    """One row per claim: the paper's number, this build's numbers and the verdict, all from ``t``."""
+    rows = []
+    for c in claims:
+        missing = [k for k in c.keys if k not in t.index]
+        if missing:
+            missing_text = f"not computed ({', '.join(missing)} missing)"
+            rows.append({"claim": c.name, "paper says": c.claim, "paper": c.paper, "this build": missing_text,
+                         "verdict": "not run"})  # fmt: skip
+            continue
+        verdict = VERDICTS[0] if c.test(t) else VERDICTS[1]
+        if c.absolute:
+            verdict += "; the paper's value needs the real data"
+        rows.append({"claim": c.name, "paper says": c.claim, "paper": c.paper, "this build": c.evidence(t),
+                     "verdict": verdict})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def tally(table: pd.DataFrame) -> str:
+    """A sentence counting the verdicts."""
+    reproduced = table["verdict"].str.startswith(VERDICTS[0]).sum()
+    failed = table["verdict"].str.startswith(VERDICTS[1]).sum()
+    missing = (table["verdict"] == "not run").sum()
+    return (
+        f"Of {len(table)} claims, **{reproduced}** are reproduced on FAHR-Synth, **{failed}** are not, and "
+        f"{missing} were not run in this build."
+    )
+
+
+def save_summary(fig, profile: str) -> Path:
+    """Write the report's summary figure to ``artifacts/<profile>/report/summary.png`` (atomically); `make
+    readme-figure` copies the demo's into ``docs/`` for the README."""
+    out = paths.stage_dir(profile, "report") / "summary.png"
+    with provenance.atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    return out

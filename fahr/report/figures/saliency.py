@@ -1,0 +1,98 @@
+"""Figures of the Saliency chapter. Privacy: maps of clinical-cohort photos are only ever averaged (over at least
+``MIN_AVERAGED`` photos); ``example_figure`` refuses them."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from fahr.analysis.saliency import MIN_AVERAGED, Explained
+from fahr.data.synth import truth
+from fahr.data.synth.render import REGIONS
+from fahr.explain.attribution import METHODS
+
+
+def _average(maps: np.ndarray) -> np.ndarray:
+    """Mean over photos of |map|, each photo's map first scaled to sum 1 (every photo weighs the same)."""
+    a = np.abs(maps)
+    return (a / np.maximum(a.sum(axis=(1, 2), keepdims=True), 1e-12)).mean(0)
+
+
+def average_figure(explained: list[Explained], methods=METHODS) -> plt.Figure:
+    """Rows of runs: the average face, then each method's population-averaged |saliency| over it."""
+    size = (2.3 * (1 + len(methods)), 2.75 * len(explained))
+    fig, axes = plt.subplots(len(explained), 1 + len(methods), figsize=size, squeeze=False)
+    for e in explained:
+        if e.clinical and len(e.image_ids) < MIN_AVERAGED:
+            raise ValueError(f"{e.label}: a clinical average needs at least {MIN_AVERAGED} photos, so that it shows no "
+                             "individual patient")  # fmt: skip
+    for row, e in zip(axes, explained, strict=True):
+        face = np.clip(e.mean_image, 0, 1)
+        row[0].imshow(face)
+        row[0].set_title(f"average face\n{e.cohort}, {len(e.image_ids)} photos", fontsize=8)
+        for ax, method in zip(row[1:], methods, strict=True):
+            heat = _average(e.maps[method])
+            ax.imshow(face.mean(-1), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(heat, cmap="inferno", alpha=0.6, vmin=0, vmax=np.quantile(heat, 0.995))
+            ax.set_title(f"{e.model}\n{method}", fontsize=8)
+        for ax in row:
+            ax.axis("off")
+    fig.tight_layout(pad=0.4)
+    return fig
+
+
+def example_figure(e: Explained, photos_: int = 4, methods=METHODS) -> plt.Figure:
+    """Individual photos and their maps: non-clinical cohorts only (the book never shows a patient's face)."""
+    if e.clinical or e.images is None:
+        raise ValueError(f"individual maps are shown only for non-clinical cohorts, not {e.cohort!r}")
+    k = min(photos_, len(e.image_ids))
+    fig, axes = plt.subplots(k, 1 + len(methods), figsize=(2.0 * (1 + len(methods)), 2.1 * k), squeeze=False)
+    for i, row in enumerate(axes):
+        row[0].imshow(np.clip(e.images[i], 0, 1))
+        row[0].set_title(f"{e.model}: {e.outputs[i]:.1f}", fontsize=8)
+        for ax, method in zip(row[1:], methods, strict=True):
+            m = e.maps[method][i]
+            lim = np.quantile(np.abs(m), 0.995) or 1.0
+            ax.imshow(e.images[i].mean(-1), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(m, cmap="RdBu_r", alpha=0.65, vmin=-lim, vmax=lim)
+            ax.set_title(method, fontsize=8)
+        for ax in row:
+            ax.axis("off")
+    fig.tight_layout(pad=0.4)
+    return fig
+
+
+def regions_figure(table: pd.DataFrame) -> plt.Figure:
+    """Saliency share / area share per region for each run, beside the number of cues planted there."""
+    regions = [r for r in REGIONS if r in set(table["region"])]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [3, 1.2]})
+    sns.barplot(data=table, x="region", y="share / area", hue="run", order=regions, ax=axes[0])
+    axes[0].axhline(1.0, color="grey", lw=0.8, ls="--")
+    axes[0].set(ylabel="saliency share / area share", xlabel="")
+    axes[0].tick_params(axis="x", rotation=40)
+    axes[0].legend(fontsize=7, frameon=False)
+    planted = truth.planted_cues().loc[regions]
+    planted.plot.barh(ax=axes[1], color=["#4C72B0", "#C44E52"])
+    axes[1].invert_yaxis()
+    axes[1].set(xlabel="planted cues painted there", ylabel="", title="FAHR-Synth truth")
+    axes[1].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def faithfulness_figure(explained: list[Explained]) -> plt.Figure:
+    """Deletion and insertion curves of every method (and the random ordering) for each run."""
+    runs = [e for e in explained if e.faithfulness is not None]
+    fig, axes = plt.subplots(len(runs), 2, figsize=(9, 3.0 * len(runs)), squeeze=False, sharex=True)
+    for row, e in zip(axes, runs, strict=True):
+        curves = e.faithfulness.curves()
+        for ax, kind in zip(row, ("deletion", "insertion"), strict=True):
+            sns.lineplot(data=curves[curves["curve"] == kind], x="fraction", y="output", hue="method", ax=ax)
+            ax.axhline(0, color="grey", lw=0.6)
+            ax.set(title=f"{e.model} on {e.cohort}: {kind}", xlabel=f"share of pixels {kind[:-3]}ed",
+                   ylabel="normalised output")  # fmt: skip
+            ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
