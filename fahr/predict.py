@@ -19,7 +19,6 @@ from tqdm import tqdm
 from fahr.core import cache, paths, provenance
 from fahr.core.config import Config
 from fahr.data import align
-from fahr.data.synth import cohorts
 from fahr.train import common, faceage, facesurvival
 
 
@@ -50,13 +49,14 @@ def path(profile: str, model: str, cohort: str) -> Path:
 
 
 def table(cfg: Config, model: str, cohort: str) -> pd.DataFrame:
-    """Predictions of ``model`` (a key of MODELS) for every photo of a FAHR-Synth cohort (trains if needed)."""
+    """Predictions of ``model`` (a key of MODELS) for every photo of a cohort — FAHR-Synth's, or with
+    ``data.source: real`` the prepared real cohort of that name — training the model first if needed."""
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; models: {', '.join(MODELS)}")
     spec = MODELS[model]
     checkpoint = spec.train(cfg)
     digest = cache.file_digest(checkpoint)
-    key = cache.digest(digest, cohorts.fingerprint(cfg, cohort), cache.code_fingerprint(["fahr.predict"]))
+    key = cache.digest(digest, common.cohort_fingerprint(cfg, cohort), cache.code_fingerprint(["fahr.predict"]))
     out = path(cfg.profile, model, cohort)
     record = provenance.read(out)
     if record is not None and record.get("fingerprint") == key:

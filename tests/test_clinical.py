@@ -4,12 +4,15 @@ subgroup interactions are null where none was planted."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from fahr.analysis import cohort as cohort_table
 from fahr.analysis import subgroups, survival
-from fahr.data.synth import cohorts, world
+from fahr.data.synth import cohorts, truth, world
 from fahr.stats import cox
 
 
@@ -19,7 +22,6 @@ def synthetic_cohort(n: int, seed: int, which: str = "clinical-a") -> pd.DataFra
     rng = np.random.default_rng(seed)
     spec = next(c for c in world.CLINICAL if c.name == which)
     t = cohorts.plant_survival(rng, cohorts.sample_people(rng, spec.population, n), spec)
-    h = world.HAZARD
     frame = pd.DataFrame({
         "age": t["age"], "sex": np.where(t["sex"] == 1, "M", "F"), "race": t["race"],
         "cancer_type": t["cancer_type"], "stage": t["stage"], "ecog": t["ecog"], "time": t["time"],
@@ -27,7 +29,7 @@ def synthetic_cohort(n: int, seed: int, which: str = "clinical-a") -> pd.DataFra
         "linear_predictor": t["linear_predictor"],
     })  # fmt: skip
     frame["bio_age"] = frame["age"] + frame["bio_gap"]
-    frame["oracle_face"] = h["frailty_sd"] * frame["frailty"] + h["bio_gap_decade"] * frame["bio_gap"] / 10
+    frame["oracle_face"] = truth.face_log_hazard(frame["frailty"], frame["bio_gap"])
     frame["faceage"] = frame["bio_age"] + rng.normal(0, 4, n)
     frame["faceage-stage1"] = frame["bio_age"] + rng.normal(0, 6, n)
     frame["faceage-scratch"] = frame["age"] + rng.normal(0, 8, n)  # sees no biological-age gap
@@ -50,8 +52,15 @@ def models(cohort) -> dict[str, cox.CoxResult]:
     return survival.adjusted_models(cohort, "synthetic")
 
 
+def test_the_face_visible_oracle_weighs_frailty_and_gap_by_their_planted_log_hazards() -> None:
+    h = world.HAZARD
+    oracle = truth.face_log_hazard(pd.Series([1.0, 0.0, -1.0]), pd.Series([0.0, 10.0, 5.0]))
+    expected = [h["frailty_sd"], h["bio_gap_decade"], -h["frailty_sd"] + h["bio_gap_decade"] / 2]
+    assert oracle.tolist() == pytest.approx(expected)
+
+
 def test_the_oracle_recovers_the_planted_biological_age_hazard_ratio(models) -> None:
-    planted = survival.planted_hr()["biological-age gap (per decade)"]
+    planted = truth.planted_hazard_ratios()["biological-age gap (per decade)"]
     assert planted == pytest.approx(np.exp(world.HAZARD["bio_gap_decade"]))
     hr = models["oracle biological age per decade"].hr("FaceAge (per decade)")
     assert hr["lower"] < planted < hr["upper"]
@@ -60,7 +69,7 @@ def test_the_oracle_recovers_the_planted_biological_age_hazard_ratio(models) -> 
 def test_clinical_terms_sit_near_their_planted_values_and_race_near_one(models) -> None:
     """Without the latent frailty in the model the clinical terms absorb some of it, so they are close to, not
     exactly at, the planted values; race was planted with no effect."""
-    terms = survival.clinical_terms(models["oracle face risk per SD"])
+    terms = survival.clinical_terms(models["oracle face risk per SD"], truth.planted_hazard_ratios())
     for term in ("age (per decade)", "ECOG (per point)", "sex: M"):
         assert terms.loc[term, "hr"] == pytest.approx(terms.loc[term, "planted HR"], rel=0.12), term
     race = terms[terms.index.str.startswith("race")]
@@ -133,8 +142,64 @@ def test_age_groups_label_every_age() -> None:
 
 
 def test_the_cohort_description_counts_patients_and_deaths_in_whole_numbers(cohort) -> None:
-    an = survival.Analysis(None, {"A": cohort, "B": cohort.head(1000)}, cohort, None, {})
+    an = survival.Analysis(None, {"A": cohort, "B": cohort.head(1000)}, cohort, None, None)
     table = survival.describe(an)
     assert table.loc["patients"].tolist() == [6000, 1000] and str(table.loc["patients", "A"]) == "6000"
     assert table.loc["deaths", "B"] == int(cohort.head(1000)["event"].sum())
     assert 0 < table.loc["male %", "A"] < 100 and isinstance(table.loc["male %", "A"], float)
+
+
+# ------------------------------------------------------------------------------------------ without truth
+
+
+@pytest.fixture(scope="module")
+def real_like() -> survival.Analysis:
+    """Two cohorts as real data gives them: the same columns as FAHR-Synth's, less every truth column."""
+    a = cohort_table.without_truth(synthetic_cohort(1500, seed=11))
+    b = cohort_table.without_truth(synthetic_cohort(1000, seed=12, which="clinical-b"))
+    sc = survival.scales(a)
+    cfg = SimpleNamespace(statistics=SimpleNamespace(bootstrap=50, auc_years=[1.0, 2.0]), seed=0)
+    return survival.Analysis(cfg, {"A (test)": survival.scaled(a, sc), "B (independent)": survival.scaled(b, sc)},
+                             survival.scaled(a, sc), sc, None)  # fmt: skip
+
+
+def test_a_table_without_truth_has_no_truth_column_and_says_so(real_like) -> None:
+    for frame in real_like.frames.values():
+        assert not cohort_table.has_truth(frame)
+        assert not set(frame.columns) & set(cohort_table.TRUTH_COLUMNS)
+        assert "oracle_face sd" not in frame.columns
+    assert not real_like.has_truth and set(real_like.scales.sd) == {"facesurvival", "facesurvival-scratch"}
+
+
+def test_every_clinical_analysis_runs_without_truth_and_shows_no_oracle_or_planted_value(real_like) -> None:
+    models = survival.all_adjusted(real_like)
+    assert all(not name.startswith("oracle") for by in models.values() for name in by)
+    head = survival.headline(real_like, models)
+    assert len(head) == 6 and head.notna().all().all()
+    assert not {"oracle aHR", "planted HR"} & set(head.columns)
+    terms = survival.clinical_terms_table(models, real_like.planted)
+    assert "planted HR" not in terms.columns.get_level_values(1)
+    harrell, diffs = survival.concordance_tables(real_like, "harrell")
+    assert survival.ORACLE_SCORE not in set(harrell.index) | set(harrell.get("score", []))
+    lrts = survival.all_nested_tests(real_like)
+    text = survival.reading(head, lrts, harrell.reset_index(), diffs)
+    assert "oracle" not in text and "planted" not in text and "nan" not in text
+    results = survival.headline_results(head, lrts, harrell, diffs)
+    assert all(r.oracle is None and r.planted is None for r in results)
+    assert "real clinical cohorts" in survival.data_note(real_like)
+
+
+def test_subgroups_run_without_truth(real_like) -> None:
+    hrs, tests = subgroups.survival_tables(real_like)
+    assert "oracle HR" not in hrs.columns and tests["p"].between(0, 1).all()
+    text = subgroups.reading(pd.DataFrame(columns=["variable", "level", "MAE"]), hrs, tests, truth=False)
+    assert "FAHR-Synth" not in text
+    counted = subgroups.headline_results(pd.DataFrame(columns=["variable", "MAE"]), hrs, tests, truth=False)
+    assert counted[0].planted is None
+
+
+def test_with_truth_the_oracle_and_planted_values_stand_beside_the_model(cohort) -> None:
+    an = survival.Analysis(None, {"A": cohort}, cohort, survival.scales(cohort), truth.planted_hazard_ratios())
+    head = survival.headline(an, {"A": survival.adjusted_models(cohort, "A")}).set_index("quantity")
+    assert head["oracle aHR"].notna().all()
+    assert head.loc["FaceAge: per decade", "planted HR"] == pytest.approx(np.exp(world.HAZARD["bio_gap_decade"]))

@@ -10,6 +10,7 @@ import torch
 from fahr.analysis import robustness as rb
 from fahr.data import perturb
 from fahr.data.synth import truth
+from fahr.report.figures import robustness as figures
 from fahr.stats import agreement
 
 # Shrout & Fleiss (1979), Table 2: six targets rated by four judges; Table 4 gives the ICCs (two decimals)
@@ -241,3 +242,162 @@ def test_surgery_reading_says_how_much_of_the_planted_change_the_model_read() ->
     assert rb.surgery_reading(-0.1, -4.0).startswith("FaceAge hardly follows them")
     assert rb.surgery_reading(+2.0, -4.0).startswith("FaceAge hardly follows them")  # the wrong way
     assert rb.surgery_reading(0.0, 0.0).startswith("FaceAge hardly follows them")  # nothing planted
+
+
+# ------------------------------------------------------------------------------- the chapter's written sentences
+
+
+def test_level_label_signs_and_units() -> None:
+    assert rb.level_label("yaw", 30.0) == "yaw +30°"
+    assert rb.level_label("light_direction", -60.0) == "light_direction −60°"
+    assert rb.level_label("light_temperature", 1.0) == "light_temperature +1"
+    assert rb.level_label("makeup", 0.5) == "makeup 0.5"  # a strength, not a signed angle
+
+
+def two_people() -> pd.DataFrame:
+    """Two people, a reference and one yaw photo each; log-risks 1 and 3 on the reference photos (SD √2)."""
+    return pd.DataFrame({"pair_id": ["a", "a", "b", "b"], "condition": ["reference", "yaw", "reference", "yaw"],
+                         "strength": [0.0, 15.0, 0.0, 15.0], "risk": [1.0, 2.0, 3.0, 5.0]})  # fmt: skip
+
+
+def test_reference_sd_scaled_pairs_and_the_description_of_the_pairs() -> None:
+    table = two_people()
+    assert rb.reference_sd(table, "risk") == pytest.approx(np.sqrt(2.0))
+    pairs = rb.paired(table, "risk")
+    halved = rb.scaled(pairs, 2.0)
+    assert list(halved["reference"]) == [0.5, 1.5] and list(halved["perturbed"]) == [1.0, 2.5]
+    assert list(halved["difference"]) == [0.5, 1.0] and list(halved["strength"]) == [15.0, 15.0]
+    assert rb.describe_pairs(table) == (
+        "**2 people**, 4 photos: each person's reference photo and 1 perturbed ones. FaceAge shifts are in years; "
+        "FaceSurvival shifts are in units of the SD of its log-risk over the reference photos (1.414 log hazard), "
+        "so that the two models can be compared."
+    )
+
+
+def slope_frame() -> pd.DataFrame:
+    """Six people: yaw moves the value by +0.1 per degree, light direction by −0.02 per degree (no noise)."""
+    rows = []
+    for i, age in enumerate((25.0, 40.0, 55.0, 60.0, 70.0, 85.0)):
+        rows.append({"pair_id": f"p{i}", "condition": "reference", "strength": 0.0, "value": age})
+        rows += [{"pair_id": f"p{i}", "condition": "yaw", "strength": s, "value": age + 0.1 * abs(s)}
+                 for s in (-30.0, -15.0, 15.0, 30.0)]  # fmt: skip
+        rows += [{"pair_id": f"p{i}", "condition": "light_direction", "strength": s, "value": age - 0.02 * abs(s)}
+                 for s in (-60.0, -30.0, 30.0, 60.0)]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_trends_side_by_side_and_the_slope_per_ten_degrees() -> None:
+    pairs = rb.paired(slope_frame(), "value")
+    slopes = rb.trends(pairs, pairs, risk_scale=2.0).set_index("condition")
+    assert slopes.loc["yaw", "slope per unit (years)"] == pytest.approx(0.1)
+    assert slopes.loc["yaw", "slope per unit (SD)"] == pytest.approx(0.05)  # the second model divided by 2
+    assert slopes.loc["light_direction", "slope per unit (years)"] == pytest.approx(-0.02)
+    assert {"p (years)", "p (SD)", "slope CI low (years)", "slope CI high (SD)"} <= set(slopes.columns)
+    reading = rb.slope_reading(slopes.reset_index())
+    assert reading == (
+        "Per 10° of yaw FaceAge moves +1.00 years (95 % CI +1.00 to +1.00) and FaceSurvival +0.500 SD; per 10° of "
+        "light direction FaceAge moves -0.20 years and FaceSurvival -0.100 SD."
+    )
+    assert rb.slope_reading(slopes.reset_index(), per=30.0).startswith("Per 30° of yaw FaceAge moves +3.00 years")
+
+
+def summaries() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hand-made ``summary`` tables of FaceAge (years) and FaceSurvival (SD), makeup the largest shift of both."""
+    age = pd.DataFrame({"condition": ["yaw", "roll", "pitch", "makeup"], "strength": [30.0, -15.0, 15.0, 1.0],
+                        "mean shift": [0.4, -1.2, 0.9, 3.0], "mean |change|": [0.8, 1.5, 1.1, 3.2],
+                        "ICC(2,1)": [0.95, 0.99, 0.90, 0.5]})  # fmt: skip
+    risk = pd.DataFrame({"condition": ["yaw", "light_direction", "makeup"], "strength": [30.0, -60.0, 1.0],
+                         "mean shift": [0.1, -0.3, 0.6], "Spearman": [0.8, 0.95, 0.4]})  # fmt: skip
+    return age, risk
+
+
+def test_nuisance_keeps_only_pose_and_lighting() -> None:
+    age, risk = summaries()
+    assert list(rb.nuisance(age)["condition"]) == ["yaw", "roll", "pitch"]
+    assert "makeup" not in set(rb.nuisance(risk)["condition"])
+    visible = pd.DataFrame({"condition": ["facelift", "blepharoplasty"], "strength": [1.0, 1.0]})
+    assert rb.nuisance(visible).empty
+
+
+def test_summary_reading_names_where_each_model_moves_most_and_agrees_least() -> None:
+    age, risk = summaries()
+    assert rb.summary_reading(age.iloc[:3], risk.iloc[:2]) == (
+        "FaceAge moves most under **roll −15°** (-1.2 years on average); its lowest absolute agreement is ICC(2,1) = "
+        "0.90 (pitch +15°). FaceSurvival moves most under **light_direction −60°** (-0.30 SD); the ranking of people "
+        "by risk is least stable under yaw +30° (Spearman 0.80)."
+    )
+    assert "FaceAge moves most under **makeup 1** (+3.0 years" in rb.summary_reading(age, risk)  # over all conditions
+
+
+def visible_summary(facelift: float = -3.0) -> pd.DataFrame:
+    """A hand-made ``surgery_summary``: half and full facelift, full blepharoplasty, half and full makeup."""
+    return pd.DataFrame({
+        "condition": ["facelift", "facelift", "blepharoplasty", "makeup", "makeup"],
+        "strength": [0.5, 1.0, 1.0, 0.5, 1.0],
+        "FaceAge change (y)": [-1.0, facelift, -0.5, 0.2, 0.45], "CI low": [-1.5, facelift - 1, -0.9, 0.0, 0.1],
+        "CI high": [-0.5, facelift + 1, -0.1, 0.4, 0.8], "planted years equivalent": [-2.0, -4.0, -1.5, -2.5, -4.5],
+        "FaceSurvival change (log HR)": [0.01, -0.02, 0.0, 0.0, 0.03],
+    })  # fmt: skip
+
+
+def test_full_strength_is_the_largest_strength_of_a_condition() -> None:
+    visible = visible_summary()
+    assert rb.full_strength(visible, "facelift")["FaceAge change (y)"] == -3.0
+    assert rb.full_strength(visible, "makeup")["strength"] == 1.0
+    with pytest.raises(ValueError, match="no 'yaw' rows"):
+        rb.full_strength(visible, "yaw")
+
+
+def test_surgery_change_reading_quotes_the_full_operations() -> None:
+    assert rb.surgery_change_reading(visible_summary()) == (
+        "After a full facelift FaceAge reads the face **-3.00 years** (95 % CI -4.00 to -2.00) where the planted "
+        "cues moved by -4.0 years equivalent and the true age by 0; after a full blepharoplasty -0.50 years against "
+        "-1.5; under full makeup +0.45 years against -4.5. FaceSurvival's log-risk moved by -0.020 after a full "
+        "facelift."
+    )
+
+
+def test_reading_uses_pose_and_lighting_only_and_says_how_far_faceage_follows_surgery() -> None:
+    age, risk = summaries()
+    follows = rb.reading(age, risk, visible_summary(facelift=-3.0))
+    assert follows.startswith(
+        "Under pose and lighting — conditions that change the photo but not the face — FaceAge's mean shift stays "
+        "within 1.2 years (mean absolute change per person at most 1.5 years) and its agreement with the reference "
+        "photo is ICC(2,1) 0.90 or higher. FaceSurvival moves by up to 0.30 SD of its risk, most under "
+        "light_direction −60°, and keeps the ranking of people with Spearman 0.80 or higher."
+    )  # makeup's shift of 3 years, ICC 0.5 and Spearman 0.4 left out
+    assert "and FaceAge follows them (-3.00 years after a full facelift against -4.0 years equivalent" in follows
+    assert "+0.45 under full makeup against -4.5; the true age never changed)" in follows
+    hardly = rb.reading(age, risk, visible_summary(facelift=-0.1))
+    assert "and FaceAge hardly follows them: it does not see the removed cues" in hardly
+
+
+def test_warp_reading_ranks_image_operations_against_the_renderer() -> None:
+    age = pd.DataFrame({"condition": ["yaw", "yaw", "roll"], "strength": [15.0, 30.0, 15.0],
+                        "rendered": [1.0, 2.0, 3.0], "image operation": [0.5, 1.5, -4.0]})  # fmt: skip
+    risk = pd.DataFrame({"condition": ["yaw", "roll"], "strength": [30.0, 15.0], "rendered": [0.1, -0.2],
+                         "image operation": [0.25, -0.5]})  # fmt: skip
+    # ranks 1, 2, 3 against 2, 3, 1: Σd² = 6, ρ = 1 − 6·6 / (3·8) = −0.5
+    assert rb.warp_reading(age, risk) == (
+        "Across the 3 pose and lighting levels, the FaceAge shifts under the image operations rank like the rendered "
+        "ones with Spearman -0.50; the largest FaceAge shift under an image operation is 4.0 years (rendered: 3.0), "
+        "for FaceSurvival 0.50 SD (rendered: 0.20)."
+    )
+
+
+def test_headline_results_take_the_worst_pose_and_lighting_numbers() -> None:
+    age, risk = summaries()
+    for frame in (age, risk):
+        frame["shift CI low"], frame["shift CI high"] = frame["mean shift"] - 1, frame["mean shift"] + 1
+    recorded = {r.key: r.value for r in rb.headline_results(age, risk, visible_summary())}
+    assert recorded["robustness.age.max_shift"] == 1.2 and recorded["robustness.age.min_icc"] == 0.90
+    assert recorded["robustness.risk.max_shift"] == 0.3 and recorded["robustness.risk.min_spearman"] == 0.8
+    assert recorded["surgery.facelift.age_change"] == -3.0 and recorded["surgery.makeup.age_change"] == 0.45
+
+
+def test_surgery_figure_draws_only_the_operations_asked_for() -> None:
+    frame = pd.DataFrame({"condition": ["facelift", "blepharoplasty", "makeup"], "strength": [1.0, 1.0, 1.0],
+                          "years equivalent": [-4.0, -1.5, -4.5], "age_pred change": [-3.0, -0.5, 0.4]})  # fmt: skip
+    labels = [t.get_text() for t in figures.surgery(frame).axes[0].get_legend().get_texts()]
+    assert "facelift 1" in labels and "blepharoplasty 1" in labels and "makeup 1" not in labels
+    assert "makeup 1" in [t.get_text() for t in figures.surgery(frame, ("makeup",)).axes[0].get_legend().get_texts()]

@@ -124,10 +124,66 @@ def explain(cfg, model_name: str, cohort: str, split: str = "test", faithful: bo
     )  # fmt: skip
 
 
+def describe(cfg, age: Explained, survival: Explained) -> str:
+    """A Markdown sentence on what was explained: photos of the age datasets (``age``) and of the clinical cohort
+    (``survival``), image size (pixels), seed, occlusion square and stride (pixels) and integrated-gradients steps."""
+    s = cfg.saliency
+    return (
+        f"**{len(age.image_ids)} test photos** of the age datasets (FaceAge) and **{len(survival.image_ids)}** of "
+        f"clinical cohort A (FaceSurvival, and FaceAge again on the same photos), {cfg.synth.image_size}×"
+        f"{cfg.synth.image_size} pixels, drawn with seed {cfg.seed}. Occlusion square {s.occlusion_window} px, "
+        f"stride {s.occlusion_stride} px; integrated gradients with {s.ig_steps} steps."
+    )
+
+
+def ig_completeness_error(explained: list[Explained]) -> float:
+    """The worst integrated-gradients completeness error over runs: per run, the largest |Σ attributions −
+    (f(x) − f(baseline))| over photos divided by the mean |f(x) − f(baseline)|; a share (0 = complete)."""
+    return max(
+        float(np.abs(e.ig_delta).max() / max(np.abs(e.outputs - e.baseline_output).mean(), 1e-12)) for e in explained
+    )
+
+
+def faithfulness_reading(
+    faith: pd.DataFrame, trusted: str, age: Explained, survival: Explained, ig_error: float
+) -> str:
+    """A Markdown paragraph from ``faithfulness_table``: the ``trusted`` method's deletion and insertion AUC for
+    FaceAge (``age``) and FaceSurvival (``survival``) beside a random order's, and the integrated-gradients
+    completeness error ``ig_error`` (a share, from ``ig_completeness_error``) in per cent."""
+
+    def auc(run: Explained, method: str, curve: str) -> float:
+        return faith.loc[(run.label, method), f"{curve} AUC"]
+
+    return (
+        f"Averaged over both models, **{trusted}** orders pixels most faithfully (highest insertion minus deletion "
+        f"AUC): for FaceAge deletion {auc(age, trusted, 'deletion'):.2f} and insertion "
+        f"{auc(age, trusted, 'insertion'):.2f} against {auc(age, CONTROL, 'deletion'):.2f} and "
+        f"{auc(age, CONTROL, 'insertion'):.2f} for a random order; for FaceSurvival "
+        f"{auc(survival, trusted, 'deletion'):.2f} and {auc(survival, trusted, 'insertion'):.2f} against "
+        f"{auc(survival, CONTROL, 'deletion'):.2f} and {auc(survival, CONTROL, 'insertion'):.2f}. "
+        f"Integrated gradients are complete to within {100 * ig_error:.2g} % of the mean output gap. The regional "
+        f"analysis below uses **{trusted}**; the tables also give the others."
+    )
+
+
 def regional_table(explained: list[Explained], method: str) -> pd.DataFrame:
     """Regional profiles of several runs side by side (long format), with the planted cue counts."""
     frames = [profile(*e.shares(method)).assign(run=e.label).reset_index() for e in explained]
     return pd.concat(frames, ignore_index=True).merge(truth.planted_cues().reset_index(), on="region")
+
+
+def regions_with_planted(regions: pd.DataFrame) -> pd.DataFrame:
+    """A ``regional_table`` wide: one row per region, the share and share / area of every run side by side, then
+    the number of age and frailty cues planted there (``truth.planted_cues``)."""
+    wide = regions.pivot(index="region", columns="run", values=["share", "share / area"])
+    planted = truth.planted_cues()
+    return wide.join(planted.set_axis(pd.MultiIndex.from_product([["planted"], planted.columns]), axis=1))
+
+
+def alignment_table(explained: list[Explained], method: str, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """``cue_alignment`` of every run's ``method`` maps, stacked with the run's label as the outer index level."""
+    tables = {e.label: cue_alignment(*e.shares(method), n_boot=n_boot, seed=seed) for e in explained}
+    return pd.concat(tables, names=["run"])
 
 
 def faithfulness_table(explained: list[Explained], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -151,6 +207,68 @@ def distinctness_table(a: Explained, b: Explained, n_boot: int = 1000, n_perm: i
         (shares_a, areas), (shares_b, _) = a.shares(method), b.shares(method)
         rows[method] = distinctness(shares_a, shares_b, areas, n_boot, n_perm, seed)
     return pd.DataFrame(rows).T.rename_axis("method")
+
+
+def distinctness_reading(distinct: pd.DataFrame, trusted: str, *, alpha: float) -> str:
+    """A Markdown sentence from ``distinctness_table``: the ``trusted`` method's Spearman (95 % CI), share-profile
+    distance and permutation p, the range of the Spearman over the methods, and whether the profiles differ at
+    significance level ``alpha`` (``fahr.report.claims.ALPHA``)."""
+    d = distinct.loc[trusted]
+    return (
+        f"With {trusted} maps on {int(d['photos'])} clinical photos, the regional profiles of FaceAge and FaceSurvival "
+        f"correlate with Spearman **{d['spearman']:.2f}** (95 % CI {d['spearman CI low']:.2f} to "
+        f"{d['spearman CI high']:.2f}); their share profiles differ by {d['distance']:.3f} (permutation p = "
+        f"{d['permutation p']:.3f}); over the three methods the correlation ranges from "
+        f"{distinct['spearman'].astype(float).min():.2f} to {distinct['spearman'].astype(float).max():.2f}: "
+        + (
+            "no evidence that the two models use different regions."
+            if d["permutation p"] >= alpha
+            else "the two models distribute their saliency over the regions differently."
+        )
+    )
+
+
+def top_regions(regions: pd.DataFrame, run: Explained, n: int = 2) -> list[str]:
+    """The ``n`` regions of a ``regional_table`` where ``run`` looks most relative to their size (share / area)."""
+    return regions[regions["run"] == run.label].nlargest(n, "share / area")["region"].tolist()
+
+
+def reading(
+    regions: pd.DataFrame,
+    alignment: pd.DataFrame,
+    distinct: pd.DataFrame,
+    trusted: str,
+    age: Explained,
+    survival: Explained,
+    *,
+    alpha: float,
+) -> str:
+    """The chapter's closing paragraph (Markdown): where each model looks most (``regional_table``), the share of
+    its saliency in the regions of its planted cues against their area (``alignment_table``, in per cent), and
+    whether the two models' profiles differ at significance level ``alpha`` (``distinctness_table``)."""
+    d = distinct.loc[trusted]
+    age_top, survival_top = top_regions(regions, age), top_regions(regions, survival)
+    age_fit, surv_fit = alignment.loc[(age.label, "age")], alignment.loc[(survival.label, "frailty")]
+    return (
+        f"The {trusted} maps were the most faithful of the three, so they carry the reading. Relative to their "
+        f"size, FaceAge looks most at the {age_top[0]} and {age_top[1]}, FaceSurvival at the "
+        f"{survival_top[0]} and {survival_top[1]}. FaceAge puts "
+        f"{100 * age_fit['saliency share in cue regions']:.0f} % of its saliency in the regions where ageing cues "
+        f"were painted, which cover {100 * age_fit['area share of cue regions']:.0f} % of the image; FaceSurvival "
+        f"puts {100 * surv_fit['saliency share in cue regions']:.0f} % in the frailty-cue regions "
+        f"({100 * surv_fit['area share of cue regions']:.0f} % of the image). On the same photos the two "
+        f"profiles correlate with Spearman {d['spearman']:.2f} "
+        + (
+            "and a permutation test finds no difference: on this build the two models do not look at measurably "
+            "different places."
+            if d["permutation p"] >= alpha
+            else f"and differ beyond chance (p = {d['permutation p']:.3f}): the models weigh the regions differently, "
+            "as the paper reports."
+        )
+        + " Saliency is a description of a model, not of biology: these are synthetic faces whose cues overlap "
+        "in space (ageing and frailty are both painted around the eyes and on the cheeks), so distinct maps would "
+        "be evidence of distinct cues only where the cues themselves are apart."
+    )
 
 
 def timings(explained: list[Explained]) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from fahr.core import paths, provenance
+from fahr.report import book
 
 Table = pd.DataFrame  # ``fahr.report.results.table``: one row per recorded number, indexed by key
 
@@ -308,6 +309,17 @@ def tally(table: pd.DataFrame) -> str:
         f"Of {len(table)} claims, **{reproduced}** are reproduced on FAHR-Synth, **{failed}** are not, and "
         f"{missing} were not run in this build."
     )
+
+
+def source_chapters() -> list[str]:
+    """The chapters whose recorded numbers the report reads: every chapter of the book but the report, in order."""
+    return [name for name in book.CHAPTERS if name != "report"]
+
+
+def data_sentence(content: dict, t: Table) -> str:
+    """A Markdown sentence from ``results.collect``'s content and its table: the data the build ran on and how
+    many numbers the chapters recorded."""
+    return f"Data: **{content['data']}** · {len(t)} recorded numbers from {len(content['chapters'])} chapters."
 
 
 def save_summary(fig, profile: str) -> Path:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import pandas as pd
+from pandas.io.formats.style import Styler
 
 from fahr.core import config, provenance, runtime
 
@@ -43,3 +47,10 @@ def start(name: str, profile: str, overrides: Any = None) -> Chapter:
     chapter = Chapter(name=name, cfg=cfg, overrides=values, started=provenance.now())
     display(Markdown(chapter.header()))
     return chapter
+
+
+def styled(table: pd.DataFrame, formats: Mapping[str, str], na_rep: str = "—") -> Styler:
+    """``table`` for display with the number format of each named column that it has (a column that only exists
+    on FAHR-Synth, such as an oracle's, is simply absent on real data); missing values shown as ``na_rep``."""
+    present = {column: fmt for column, fmt in formats.items() if column in table.columns}
+    return table.style.format(present, na_rep=na_rep)

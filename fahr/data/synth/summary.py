@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from PIL import Image
 
 from fahr.data.synth import cohorts, world
 from fahr.data.synth.render import render
+
+if TYPE_CHECKING:
+    from fahr.data.align import AlignResult
+
+CLINICAL = ("clinical-a", "clinical-b")
 
 
 def _read(path: str) -> np.ndarray:
@@ -34,10 +42,11 @@ def demographics(profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("dataset")
 
 
-def ages(profile: str) -> pd.DataFrame:
-    """Chronological age (years) of every photo with its dataset, for distribution plots."""
+def ages(profile: str, exclude: Sequence[str] = ()) -> pd.DataFrame:
+    """Chronological age (years) of every photo with its dataset, for distribution plots; the cohorts named in
+    ``exclude`` (e.g. the perturbation pairs) left out."""
     frames = []
-    for cohort in cohorts.COHORTS:
+    for cohort in (c for c in cohorts.COHORTS if c not in exclude):
         _, truth, _ = cohorts.load(profile, cohort)
         frames.append(truth[["dataset", "age", "bio_gap", "frailty"]].assign(cohort=cohort))
     return pd.concat(frames, ignore_index=True)
@@ -85,6 +94,30 @@ def region_example(profile: str) -> tuple[np.ndarray, np.ndarray]:
     return out.image, out.regions
 
 
+def clinical_truth(profile: str, names: Sequence[str] = CLINICAL) -> dict[str, pd.DataFrame]:
+    """The planted-truth table (one row per patient: survival time in years, event, covariates) of each clinical
+    cohort, by name."""
+    tables = {}
+    for name in names:
+        _, truth, _ = cohorts.load(profile, name)
+        tables[name] = truth
+    return tables
+
+
+def mean_faces(profile: str, names: Sequence[str] = CLINICAL) -> tuple[list[np.ndarray], list[str]]:
+    """The ``mean_face`` of each cohort of ``names`` and its caption, for a face grid."""
+    return [mean_face(profile, name) for name in names], [f"mean of all {name} photos" for name in names]
+
+
+def alignment_reading(aligned: AlignResult) -> str:
+    """A Markdown sentence on one photo's alignment: faces found, the flag and the mean landmark distance to
+    the template after alignment (crop pixels)."""
+    return (
+        f"Faces found: **{aligned.n_faces}**, flag **{aligned.flag}**, mean landmark distance to the "
+        f"template after alignment **{aligned.residual:.1f} px**."
+    )
+
+
 def mean_face(profile: str, cohort: str) -> np.ndarray:
     """The pixel-wise average of every photo of a cohort (a population average: no individual is shown)."""
     table, _, _ = cohorts.load(profile, cohort)
@@ -113,7 +146,7 @@ def planted_hazards() -> pd.DataFrame:
 def oracle_concordances(profile: str) -> pd.DataFrame:
     """Harrell's C of the true risk per clinical cohort and split: the ceiling for FaceSurvival."""
     rows = []
-    for cohort in ("clinical-a", "clinical-b"):
+    for cohort in CLINICAL:
         _, truth, planted = cohorts.load(profile, cohort)
         by_split = planted["oracle_c_index_by_split"]
         for split, value in sorted(by_split.items(), key=lambda kv: ("train", "val", "test").index(kv[0])):

@@ -1,6 +1,6 @@
-"""What FAHR-Synth knows and a real cohort does not: the planted effects, the change of visible ageing cues a
-photo's modifiers make, and the oracles. Analyses reach this truth only through the cohort table
-(``fahr.analysis.cohort``), never directly."""
+"""What FAHR-Synth knows and a real cohort does not: the planted effects, each photo's latent truth and oracles,
+and the change of visible ageing cues a photo's modifiers make. The chapters' analyses receive this truth through
+the cohort table (``fahr.analysis.cohort``), which carries it only for FAHR-Synth."""
 
 from __future__ import annotations
 
@@ -13,6 +13,52 @@ import pandas as pd
 from fahr.data.synth import cohorts, world
 from fahr.data.synth.face import AgeCues, FaceParams, Modifiers, cues
 from fahr.data.synth.render import REGIONS
+
+# the per-photo truth columns the cohort table carries on FAHR-Synth (clinical cohorts add the last two)
+PHOTO_COLUMNS = ("true_age", "bio_gap", "frailty", "apparent_age", "bio_age")
+CLINICAL_COLUMNS = ("linear_predictor", "oracle_face")
+COLUMNS = PHOTO_COLUMNS + CLINICAL_COLUMNS
+APPARENT_AGE_RANGE = (0.0, 110.0)  # years: the renderer's cue model saturates outside
+
+
+def planted_hazard_ratios() -> dict[str, float]:
+    """Hazard ratio FAHR-Synth planted for each clinical term (and for biological age beyond chronological)."""
+    h = world.HAZARD
+    out = {"age (per decade)": h["age_decade"], "sex: M": h["male"], "stage (per stage)": h["stage"],
+           "ECOG (per point)": h["ecog"], "biological-age gap (per decade)": h["bio_gap_decade"],
+           "frailty (per SD)": h["frailty_sd"]}  # fmt: skip
+    out.update({f"cancer: {k}": v - h["cancer"]["other"] for k, v in h["cancer"].items() if k != "other"})
+    return {k: float(np.exp(v)) for k, v in out.items()}
+
+
+def face_log_hazard(frailty: pd.Series, bio_gap: pd.Series) -> pd.Series:
+    """The face-visible part of the planted log hazard: frailty (per SD) and biological-age gap (per decade)."""
+    h = world.HAZARD
+    return h["frailty_sd"] * frailty + h["bio_gap_decade"] * bio_gap / 10
+
+
+def photo_truth(profile: str, cohort: str) -> pd.DataFrame:
+    """Per photo of a built FAHR-Synth cohort (indexed by image_id): the true age (years), the biological-age gap,
+    the latent frailty, the apparent age (true age + gap, within the cue model's range), the biological age
+    (manifest age + gap) and, for clinical cohorts, the planted linear predictor and the face-visible oracle."""
+    photos, truth, _ = cohorts.load(profile, cohort)
+    t = truth.set_index("image_id")
+    label_age = photos.set_index("image_id")["age"].reindex(t.index)
+    out = pd.DataFrame(
+        {
+            "true_age": t["age"],
+            "bio_gap": t["bio_gap"],
+            "frailty": t["frailty"],
+            "apparent_age": (t["age"] + t["bio_gap"]).clip(*APPARENT_AGE_RANGE),
+            "bio_age": label_age + t["bio_gap"],
+        },
+        index=t.index,
+    )
+    if "linear_predictor" in t.columns:
+        out["linear_predictor"] = t["linear_predictor"]
+        out["oracle_face"] = face_log_hazard(t["frailty"], t["bio_gap"])
+    return out
+
 
 AGE_CUES = ("child", "forehead_lines", "crows_feet", "nasolabial", "spots", "texture", "greying", "recession",
             "sagging", "eyelid_droop", "eye_bags")  # fmt: skip

@@ -37,7 +37,7 @@ def forest(table: pd.DataFrame, label: str = "label", truth: str | None = None, 
     y = np.arange(len(rows))[::-1]
     ax.errorbar(rows["HR"], y, xerr=[rows["HR"] - rows["lower"], rows["upper"] - rows["HR"]], fmt="s",
                 color="#333333", ecolor="#4C72B0", capsize=2, ms=4, label="model (95 % CI)")  # fmt: skip
-    if truth is not None and rows[truth].notna().any():
+    if truth is not None and truth in rows.columns and rows[truth].notna().any():
         ax.scatter(rows[truth], y, marker="D", facecolors="none", edgecolors="#C44E52", s=32, zorder=3, label=truth)
     ax.axvline(1.0, color="grey", lw=0.8, ls="--")
     log_hr_axis(ax)

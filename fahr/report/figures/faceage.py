@@ -31,8 +31,11 @@ def predicted_vs_true(frame: pd.DataFrame, model: str) -> plt.Figure:
     return fig
 
 
-def gap_recovery(frame: pd.DataFrame, model: str = "faceage") -> plt.Figure:
-    """FaceAge's gap (prediction − chronological age) against the biological-age gap FAHR-Synth planted."""
+def gap_recovery(frame: pd.DataFrame, model: str = "faceage") -> plt.Figure | None:
+    """FaceAge's gap (prediction − chronological age) against the biological-age gap FAHR-Synth planted (None on
+    real data, which has no planted gap)."""
+    if "bio_gap" not in frame.columns:
+        return None
     fig, ax = plt.subplots(figsize=(5, 4))
     sns.regplot(x=frame["bio_gap"], y=frame[model] - frame["true_age"], scatter_kws={"s": 8, "alpha": 0.4}, ax=ax,
                 line_kws={"color": "#C44E52"})  # fmt: skip

@@ -6,6 +6,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+NO_TIMINGS = "No other chapter has been executed yet."
+
 
 def matmul_throughput(table: pd.DataFrame) -> plt.Figure:
     """Bar chart of fp32 matmul GFLOP/s per matrix size (``fahr.bench.matmul_gflops``)."""
@@ -18,9 +20,14 @@ def matmul_throughput(table: pd.DataFrame) -> plt.Figure:
 
 
 def chapter_times(table: pd.DataFrame) -> plt.Figure:
-    """Horizontal bars: seconds per chapter at its last execution (``reproducibility.timings_table``)."""
+    """Horizontal bars: seconds per chapter at its last execution (``reproducibility.timings_table``); with no
+    chapter executed yet, a note that says so."""
     fig, ax = plt.subplots(figsize=(5.5, 0.5 + 0.45 * max(len(table), 1)))
-    ax.barh(table.index[::-1], table["seconds"][::-1], color="#55A868")
+    if table.empty:
+        ax.text(0.5, 0.5, NO_TIMINGS, ha="center", va="center", transform=ax.transAxes)
+        ax.set(xticks=[], yticks=[])
+    else:
+        ax.barh(table.index[::-1], table["seconds"][::-1], color="#55A868")
     ax.set(xlabel="seconds (last execution)", title="Time per chapter")
     fig.tight_layout()
     return fig

@@ -3,20 +3,15 @@ matplotlib Figure."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from fahr.analysis.robustness import SURGERY, UNITS, level_label
 from fahr.stats.agreement import mean_ci
-
-UNITS = {"yaw": "°", "pitch": "°", "roll": "°", "light_direction": "°"}
-
-
-def level_label(condition: str, strength: float) -> str:
-    """``yaw +30°``, ``makeup 0.5``, ``light_temperature −1``."""
-    sign = "+" if strength > 0 and condition in (*UNITS, "light_temperature") else ""
-    return f"{condition} {sign}{strength:g}{UNITS.get(condition, '')}".replace("-", "−")
 
 
 def paired_differences(panels: dict[str, pd.DataFrame]) -> plt.Figure:
@@ -96,11 +91,12 @@ def dose_response(dose: pd.DataFrame, unit: str, title: str) -> plt.Figure:
     return fig
 
 
-def surgery(frame: pd.DataFrame) -> plt.Figure:
-    """FaceAge's change after each operation against the planted years-equivalent change of the visible cues,
-    per person; the diagonal is a model that reads exactly the planted change, the horizontal line the true
-    age (unchanged)."""
+def surgery(frame: pd.DataFrame, conditions: Sequence[str] = SURGERY) -> plt.Figure:
+    """FaceAge's change after each operation of ``conditions`` (rows of ``fahr.analysis.robustness.surgery``)
+    against the planted years-equivalent change of the visible cues, per person; the diagonal is a model that
+    reads exactly the planted change, the horizontal line the true age (unchanged)."""
     fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    frame = frame[frame["condition"].isin(conditions)]
     data = frame.assign(operation=[level_label(c, s) for c, s in zip(frame["condition"], frame["strength"],
                                                                         strict=True)])  # fmt: skip
     sns.scatterplot(data=data, x="years equivalent", y="age_pred change", hue="operation", s=22, alpha=0.8, ax=ax)

@@ -30,3 +30,11 @@ def subgroup_forest(table: pd.DataFrame, title: str) -> plt.Figure:
     t = table.dropna(subset=["HR"])
     t = t.assign(label=t["variable"] + ": " + t["level"] + " (" + t["deaths"].astype(str) + " deaths)")
     return forest(t, truth="oracle HR", title=title)
+
+
+def subgroup_forests(table: pd.DataFrame) -> list[plt.Figure]:
+    """One ``subgroup_forest`` per cohort of ``subgroups.survival_tables``."""
+    return [
+        subgroup_forest(g, title=f"Cohort {label}: FaceSurvival aHR per SD by subgroup")
+        for label, g in table.groupby("cohort", sort=False)
+    ]

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from fahr.report.figures.common import forest
+
 QUARTILE_COLOURS = {"Q1": "#4C72B0", "Q2": "#55A868", "Q3": "#DD8452", "Q4": "#C44E52"}
 
 
@@ -59,3 +61,12 @@ def auc_curves(table: pd.DataFrame) -> plt.Figure:
         ax.axhline(0.5, color="grey", lw=0.8)
     grid.set_titles("{col_name}")
     return grid.figure
+
+
+def headline_forest(head: pd.DataFrame) -> plt.Figure:
+    """The headline hazard ratios of both cohorts (``survival.headline``) as a forest plot, with the oracle's
+    beside them where there is one (FAHR-Synth)."""
+    rows = head.assign(label=head["cohort"].str[0] + " · " + head["quantity"], HR=head["aHR"])
+    truth = "oracle aHR" in head.columns
+    title = "Adjusted hazard ratios in cohorts A and B" + (": model and oracle" if truth else "")
+    return forest(rows.rename(columns={"oracle aHR": "oracle"}), truth="oracle" if truth else None, title=title)
