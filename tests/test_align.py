@@ -171,6 +171,40 @@ def test_exif_rotated_photo_is_read_upright(tmp_path: Path, photos) -> None:
     assert align.align_file(path).flag == "ok"
 
 
+def _grey(image: np.ndarray) -> np.ndarray:
+    return (image.astype(np.float64) @ [0.299, 0.587, 0.114]).round()
+
+
+def test_a_16_bit_greyscale_portrait_is_read_at_its_brightness_and_aligned(tmp_path: Path, photos) -> None:
+    """A scanner's or medical camera's 16-bit grey PNG: Pillow's own RGB conversion clips it to white."""
+    grey = _grey(photos["grace_hopper"])
+    path = tmp_path / "portrait16.png"
+    Image.fromarray((grey * 257).astype(np.uint16)).save(path)
+    with Image.open(path) as img:
+        assert img.mode.startswith("I")  # really more than 8 bits
+    rgb = align.read_image(path)
+    assert rgb.shape == (*grey.shape, 3) and rgb.dtype == np.uint8
+    assert np.abs(rgb[..., 0].astype(float) - grey).max() <= 1.0
+    assert align.align_file(path).flag == "ok"
+
+
+def test_an_exif_rotated_8_bit_greyscale_photo_is_read_upright_and_aligned(tmp_path: Path, photos) -> None:
+    grey = _grey(photos["grace_hopper"]).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored rotated 90° clockwise: "rotate 270° CW" to view
+    path = tmp_path / "grey.jpg"
+    Image.fromarray(np.ascontiguousarray(np.rot90(grey, k=-1))).save(path, format="JPEG", quality=95, exif=exif)
+    assert align.read_image(path).shape == (*grey.shape, 3)
+    assert align.align_file(path).flag == "ok"
+
+
+def test_a_floating_point_photo_is_stretched_to_8_bits(tmp_path: Path) -> None:
+    path = tmp_path / "float.tif"
+    Image.fromarray(np.linspace(-1.0, 3.0, 64 * 32, dtype=np.float32).reshape(32, 64)).save(path)
+    rgb = align.read_image(path)
+    assert rgb.min() == 0 and rgb.max() == 255 and rgb.shape == (32, 64, 3)
+
+
 def test_folder_run_flags_bad_files_and_carries_on(tmp_path: Path, photos) -> None:
     src, dst = tmp_path / "photos", tmp_path / "aligned"
     Image.fromarray(photos["astronaut"]).save(_dir(src) / "astronaut.png")

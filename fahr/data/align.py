@@ -43,11 +43,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageOps
+from PIL import Image
 from skimage.transform import SimilarityTransform
 from tqdm import tqdm
 
 from fahr.core.provenance import atomic_path
+from fahr.data.photo import read_rgb
 
 TEMPLATE_SIZE = 112
 TEMPLATE_112 = np.array(
@@ -271,10 +272,9 @@ def align_image(image: np.ndarray, size: int = TEMPLATE_SIZE, detector: FaceDete
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """A photo as RGB uint8 [H, W, 3], turned upright by its EXIF orientation; raises if missing or corrupt."""
-    with Image.open(path) as img:
-        img.load()
-        return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+    """A photo as RGB uint8 [H, W, 3] as a viewer shows it (``fahr.data.photo.read_rgb``); raises if missing or
+    corrupt."""
+    return read_rgb(path)
 
 
 def align_file(path: str | os.PathLike, size: int = TEMPLATE_SIZE, detector: FaceDetector | None = None) -> AlignResult:

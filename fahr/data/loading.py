@@ -12,7 +12,6 @@ Samplers: ``AgeBalancedSampler`` (FaceAge stage 2: every age bin equally often) 
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,6 +26,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import InterpolationMode, v2
 
 from fahr.data import manifest
+from fahr.data.photo import read_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +56,9 @@ def image_size(size: Size) -> tuple[int, int]:
 
 def read_image(source: Path | bytes, size: Size) -> tv_tensors.Image:
     """Decode a photo (a file or its bytes) to a uint8 RGB image [3, H, W], resized to ``size`` if it differs."""
-    from PIL import Image
-
     height, width = image_size(size)
-    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
-        rgb = img.convert("RGB")  # grey, palette and RGBA photos become RGB
-    pixels = torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1)  # [3, H, W] uint8
+    rgb = read_rgb(source)  # upright; grey, 16-bit, palette and RGBA photos become 8-bit RGB
+    pixels = torch.from_numpy(rgb.copy()).permute(2, 0, 1)  # [3, H, W] uint8
     if pixels.shape[1:] != (height, width):
         pixels = v2.functional.resize(pixels, [height, width], antialias=True)
     return tv_tensors.Image(pixels)
