@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fahr.core import config
 from fahr.data.manifest import ManifestError
-from fahr.data.real.prepare import MissingData
+from fahr.data.real.prepare import RealDataError
 from fahr.report.book import ChapterFailed
 
 # Each stage of the pipeline and what it does.
@@ -67,7 +67,7 @@ def cmd_book(args: argparse.Namespace) -> int:
     for run in runs:
         state = f"executed in {run.seconds:.1f} s" if run.executed else "up to date, not executed"
         print(f"[book] {run.name}: {state}")
-    built = book.build_html(cfg.profile, force=args.force)
+    built = book.build_html(cfg.profile, force=args.force, data_source=cfg.data.source)
     html = book.paths.html_dir(cfg.profile) / "index.html"
     print(f"[book] HTML {'rendered' if built else 'up to date'}: {html}")
     return 0
@@ -186,6 +186,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from fahr import publish
+
+    try:
+        done = publish.publish(args.profile, args.remote, args.branch, allow_clinical=args.allow_clinical)
+    except publish.PublishRefused as err:
+        print(f"fahr publish: {err}", file=sys.stderr)
+        return 2
+    print(f"published the {done['profile']} book of {done['commit'][:10]} to {done['remote']} {done['branch']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fahr",
@@ -242,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_args(p)
     p.add_argument("--only", help="run only the benchmarks whose name contains this text")
     p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("publish", help="push the rendered book to the gh-pages branch (refuses a stale or unsafe book)")
+    p.add_argument("--profile", default="demo", help="the book to publish: demo (default) or paper")
+    p.add_argument("--remote", default="origin", help="git remote to push to (default origin)")
+    p.add_argument("--branch", default="gh-pages", help="branch that holds the site (default gh-pages)")
+    p.add_argument("--allow-clinical", action="store_true", help="publish a book built on real clinical cohorts")
+    p.set_defaults(func=cmd_publish)
     return parser
 
 
@@ -249,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (config.ConfigError, MissingData, ManifestError) as err:
+    except (config.ConfigError, RealDataError, ManifestError) as err:
         print(f"fahr {args.command}: {err}", file=sys.stderr)
         return 2
     except ChapterFailed as err:

@@ -20,7 +20,7 @@ LAYERS = (
     ("explain", ("fahr.explain",)),
     ("analysis", ("fahr.analysis",)),
     ("report", ("fahr.report",)),
-    ("application", ("fahr.cli", "fahr.bench", "fahr.privacy")),
+    ("application", ("fahr.cli", "fahr.bench", "fahr.privacy", "fahr.publish")),
 )
 PACKAGE_ROOT = "fahr"
 

@@ -140,10 +140,32 @@ def _book_sources_digest() -> list[tuple[str, str]]:
     ]
 
 
-def build_html(profile: str, force: bool = False) -> bool:
+def build_record_path(profile: str) -> Path:
+    """Where the rendered book notes what it was built from (``html.build.json`` beside the HTML)."""
+    return paths.html_dir(profile).with_name("html.build.json")
+
+
+def build_record(profile: str) -> dict[str, Any] | None:
+    """The commit, tree state and data source the profile's rendered book stands for; None if never rendered."""
+    path = build_record_path(profile)
+    return (
+        json.loads(path.read_text()) if path.is_file() and (paths.html_dir(profile) / "index.html").is_file() else None
+    )
+
+
+def _record_build(profile: str, data_source: str, fingerprint: str) -> None:
+    git = provenance.git_state()
+    provenance.write_json(build_record_path(profile), {"profile": profile, "data_source": data_source,
+                          "commit": git["commit"], "dirty": git["dirty"], "fingerprint": fingerprint,
+                          "recorded": provenance.now()})  # fmt: skip
+
+
+def build_html(profile: str, force: bool = False, data_source: str = "synth") -> bool:
     """Render the book strictly into a fresh folder and swap it in; skip if sources and chapters are unchanged.
 
-    Returns True if the HTML was (re)built. A failed build raises and leaves the previous HTML as it was.
+    Returns True if the HTML was (re)built. A failed build raises and leaves the previous HTML as it was. Either
+    way the build record (``build_record``) then names the current commit: unchanged chapters and sources mean
+    the HTML is what this commit renders.
     """
     chapters = {name: executed_path(profile, name) for name in CHAPTERS}
     missing = [str(p) for p in chapters.values() if not p.is_file()]
@@ -153,6 +175,7 @@ def build_html(profile: str, force: bool = False) -> bool:
     html = paths.html_dir(profile)
     stamp = html.with_name("html.fingerprint")
     if not force and (html / "index.html").is_file() and stamp.is_file() and stamp.read_text().strip() == fingerprint:
+        _record_build(profile, data_source, fingerprint)
         return False
     work = paths.profile_dir(profile) / ".book-build"
     shutil.rmtree(work, ignore_errors=True)
@@ -175,5 +198,6 @@ def build_html(profile: str, force: bool = False) -> bool:
     with provenance.atomic_path(html) as tmp:
         shutil.copytree(work / "_build" / "html", tmp)
     provenance.write_text(stamp, fingerprint + "\n")
+    _record_build(profile, data_source, fingerprint)
     shutil.rmtree(work, ignore_errors=True)
     return True
