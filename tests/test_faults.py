@@ -26,10 +26,11 @@ from PIL import Image
 
 from fahr import cli
 from fahr.core import config, provenance
+from fahr.core.runtime import load_checkpoint
 from fahr.data import manifest
 from fahr.data.manifest import ManifestError
 from fahr.train import pretrain
-from fahr.train.loop import TIMING_FIELDS, load_checkpoint
+from fahr.train.loop import TIMING_FIELDS
 
 # A small pretraining: 96 photos (94 to train on), batches of 16, 2 epochs of 5 steps; a checkpoint per epoch.
 SMALL = ("--set", "synth.pretrain_n=96", "--set", "pretrain.epochs=2", "--set", "pretrain.batch_size=16")

@@ -20,8 +20,8 @@ from fahr.models import (
     ViTSpec,
     build_encoder,
     encoder_flops,
-    load_checkpoint,
     load_encoder,
+    load_weights,
     save_checkpoint,
     sincos_pos_embed_2d,
 )
@@ -323,7 +323,7 @@ def test_checkpoint_round_trips_with_weights_only(tmp_path) -> None:
     raw = torch.load(path, weights_only=True)  # loads with no allow-listing
     assert set(raw) == {"format", "model", "extra"}
     fresh = FaceAgeModel(build_encoder(SPEC), init_age=0.0)
-    loaded = load_checkpoint(path, fresh)
+    loaded = load_weights(path, fresh)
     assert loaded["epoch"] == 3 and loaded["metrics"] == extra["metrics"] and loaded["history"] == [1.0, 2.0]
     for key, value in model.state_dict().items():
         assert torch.equal(fresh.state_dict()[key], value), key
@@ -343,4 +343,4 @@ def test_save_checkpoint_refuses_non_plain_extra_and_writes_nothing(tmp_path) ->
 def test_load_checkpoint_refuses_a_file_it_did_not_write(tmp_path) -> None:
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a checkpoint written by fahr"):
-        load_checkpoint(tmp_path / "other.pt", FaceSurvivalModel(build_encoder(SPEC)))
+        load_weights(tmp_path / "other.pt", FaceSurvivalModel(build_encoder(SPEC)))

@@ -21,11 +21,11 @@ import pytest
 import torch
 from torch import nn
 
+from fahr.core.runtime import load_checkpoint
 from fahr.train.loop import (
     TIMING_FIELDS,
     Trainer,
     TrainSpec,
-    load_checkpoint,
     lr_at,
     param_groups,
     read_metrics,

@@ -1,4 +1,5 @@
-"""The process's random state and thread pools: the one ``seed_everything`` and the one thread limiter."""
+"""The process's random state, thread pools and checkpoints: the one ``seed_everything``, the one thread limiter
+and the one checkpoint reader."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import random
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,3 +46,9 @@ def single_threaded() -> Iterator[None]:
         torch.set_num_threads(threads)
         if cv2 is not None:
             cv2.setNumThreads(cv_threads)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by this project (the training loop's ``last.pt``/``best.pt``, or a model file of
+    ``fahr.models.save_checkpoint``) on the CPU, loaded with ``weights_only=True``: tensors and plain types only."""
+    return torch.load(Path(path), map_location="cpu", weights_only=True)

@@ -1,6 +1,6 @@
 """Models: the timm ViT encoder, MAE pretraining, and the FaceAge and FaceSurvival heads."""
 
-from fahr.models.heads import FaceAgeModel, FaceSurvivalModel, load_checkpoint, load_encoder, save_checkpoint
+from fahr.models.heads import FaceAgeModel, FaceSurvivalModel, load_encoder, load_weights, save_checkpoint
 from fahr.models.mae import MaskedAutoencoder
 from fahr.models.vit import ViTSpec, build_encoder, encoder_flops, sincos_pos_embed_2d
 
@@ -11,7 +11,7 @@ __all__ = [
     "ViTSpec",
     "build_encoder",
     "encoder_flops",
-    "load_checkpoint",
+    "load_weights",
     "load_encoder",
     "save_checkpoint",
     "sincos_pos_embed_2d",

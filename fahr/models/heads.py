@@ -13,6 +13,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from fahr.core.provenance import atomic_path
+from fahr.core.runtime import load_checkpoint
 
 CHECKPOINT_FORMAT = "fahr-checkpoint-1"
 _PLAIN_LEAVES = (type(None), bool, int, float, str)
@@ -121,9 +122,9 @@ def save_checkpoint(path: Path, model: nn.Module, extra: dict[str, Any]) -> Path
     return Path(path)
 
 
-def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
+def load_weights(path: Path, model: nn.Module) -> dict[str, Any]:
     """Load weights written by ``save_checkpoint`` into ``model`` (strictly, on CPU) and return its ``extra``."""
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    payload = load_checkpoint(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a checkpoint written by fahr.models.save_checkpoint ({CHECKPOINT_FORMAT})")
     model.load_state_dict(payload["model"], strict=True)

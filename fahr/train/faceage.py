@@ -12,13 +12,12 @@ import torch
 
 from fahr.core import provenance
 from fahr.core.config import Config
-from fahr.core.runtime import seed_everything
+from fahr.core.runtime import load_checkpoint, seed_everything
 from fahr.data.loading import AgeBalancedSampler
-from fahr.models.heads import FaceAgeModel, load_encoder, save_checkpoint
-from fahr.models.heads import load_checkpoint as load_model
+from fahr.models.heads import FaceAgeModel, load_encoder, load_weights, save_checkpoint
 from fahr.models.vit import ViTSpec, build_encoder
 from fahr.train import common, pretrain
-from fahr.train.loop import Trainer, load_checkpoint
+from fahr.train.loop import Trainer
 
 LOSSES = {"l1": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss}
 
@@ -111,5 +110,5 @@ def load(path: Path) -> FaceAgeModel:
     extra = torch.load(path, map_location="cpu", weights_only=True)["extra"]
 
     model = FaceAgeModel(build_encoder(ViTSpec(**extra["spec"])), extra["init_age"], extra["age_scale"])
-    load_model(path, model)
+    load_weights(path, model)
     return model.eval()

@@ -13,14 +13,13 @@ from torchsurv.loss.cox import neg_partial_log_likelihood
 
 from fahr.core import provenance
 from fahr.core.config import Config
-from fahr.core.runtime import seed_everything
+from fahr.core.runtime import load_checkpoint, seed_everything
 from fahr.data.loading import EventBatchSampler
-from fahr.models.heads import FaceSurvivalModel, load_encoder, save_checkpoint
-from fahr.models.heads import load_checkpoint as load_model
+from fahr.models.heads import FaceSurvivalModel, load_encoder, load_weights, save_checkpoint
 from fahr.models.vit import ViTSpec, build_encoder
 from fahr.stats.concordance import harrell
 from fahr.train import common, pretrain
-from fahr.train.loop import Trainer, load_checkpoint
+from fahr.train.loop import Trainer
 
 
 def name(pretrained: bool, fraction: float = 1.0) -> str:
@@ -103,5 +102,5 @@ def load(path: Path) -> FaceSurvivalModel:
     """A FaceSurvival model from its checkpoint (weights only)."""
     extra = torch.load(path, map_location="cpu", weights_only=True)["extra"]
     model = FaceSurvivalModel(build_encoder(ViTSpec(**extra["spec"])))
-    load_model(path, model)
+    load_weights(path, model)
     return model.eval()

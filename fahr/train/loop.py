@@ -52,7 +52,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from fahr.core import provenance
-from fahr.core.runtime import seed_everything
+from fahr.core.runtime import load_checkpoint, seed_everything
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -233,11 +233,6 @@ def write_checkpoint(path: Path, state: Mapping[str, Any]) -> Path:
     with provenance.atomic_path(Path(path)) as tmp:
         torch.save(dict(state), tmp)
     return Path(path)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint of this loop (``last.pt`` or ``best.pt``) on the CPU, loaded with ``weights_only=True``."""
-    return torch.load(Path(path), map_location="cpu", weights_only=True)
 
 
 def read_metrics(path: Path, event: str | None = None) -> pd.DataFrame:

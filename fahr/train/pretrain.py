@@ -8,11 +8,11 @@ import torch
 
 from fahr.core import provenance
 from fahr.core.config import Config
-from fahr.core.runtime import seed_everything
+from fahr.core.runtime import load_checkpoint, seed_everything
 from fahr.models.heads import save_checkpoint
 from fahr.models.mae import MaskedAutoencoder
 from fahr.train import common
-from fahr.train.loop import Trainer, current_world_size, load_checkpoint
+from fahr.train.loop import Trainer, current_world_size
 
 NAME = "pretrain"
 

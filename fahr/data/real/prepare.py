@@ -59,8 +59,16 @@ EXPECTED: tuple[Expected, ...] = (
 )  # fmt: skip
 
 
-class MissingData(RuntimeError):
+class RealDataError(RuntimeError):
+    """A profile on real data cannot run as asked; the message says why and what to do."""
+
+
+class MissingData(RealDataError):
     """Real datasets a profile needs are not where it looks for them."""
+
+
+class ChaptersNeedSynth(RealDataError):
+    """The real datasets are all there, but the book's chapters do not read real cohorts yet."""
 
 
 def root(cfg: Config) -> Path:
@@ -103,7 +111,7 @@ def check_book(cfg: Config) -> None:
     """The book and ``fahr evaluate`` on real data: every dataset present, and then the open step named."""
     check(cfg)
     if cfg.data.source == "real":
-        raise MissingData(
+        raise ChaptersNeedSynth(
             f"all {len(EXPECTED)} real datasets are present under {root(cfg)}. The training stages run on them "
             "(fahr prepare, pretrain, finetune-age, finetune-survival; fahr predict on any photos), but the chapters "
             "still read FAHR-Synth's cohorts and planted truth: routing the real cohorts through the chapters is "

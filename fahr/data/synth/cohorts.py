@@ -102,7 +102,8 @@ def face_of(row: dict) -> tuple[FaceParams, Capture, Modifiers]:
     return face, capture, Modifiers(**{k: row[k] for k in MODIFIER_FIELDS})
 
 
-def _python(row: dict) -> dict:
+def plain_row(row: dict) -> dict:
+    """A table row with NumPy scalars turned into plain Python values (what the renderer's dataclasses take)."""
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
 
 
@@ -117,7 +118,7 @@ def render_table(
 ) -> pd.DataFrame:
     """Render every row into ``folder/images/`` (in parallel); return image paths and landmark columns."""
     (folder / "images").mkdir(parents=True, exist_ok=True)
-    jobs = [(_python(row), size) for row in truth.to_dict("records")]
+    jobs = [(plain_row(row), size) for row in truth.to_dict("records")]
     results: Iterator
     if workers > 1:
         pool = mp.get_context("fork").Pool(workers)
