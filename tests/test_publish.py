@@ -116,3 +116,16 @@ def test_the_privacy_scan_only_runs_when_nothing_else_is_wrong(project) -> None:
 def test_the_cli_refuses_with_exit_code_2_and_names_the_reason(capsys) -> None:
     assert cli.main(["publish", "--profile", "smoke"]) == 2
     assert "'smoke' is not published" in capsys.readouterr().err
+
+
+def test_the_hosted_workflow_only_calls_make_targets() -> None:
+    """What runs on the hosting service is what runs here: every step is a make target (or git identity)."""
+    import yaml
+
+    from fahr.core import paths
+
+    workflow = yaml.safe_load((paths.REPO / ".github" / "workflows" / "book.yml").read_text())
+    commands = [line.strip() for job in workflow["jobs"].values() for step in job["steps"] if "run" in step
+                for line in step["run"].splitlines() if line.strip()]  # fmt: skip
+    assert commands and all(c.startswith(("make ", "git config ")) for c in commands), commands
+    assert {"make test", "make book", "make publish"} <= set(commands)

@@ -4,15 +4,18 @@ the HTML with Jupyter Book 1.x, strictly, into a temporary folder swapped in onl
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_client.manager import KernelManager
 
 from fahr.core import cache, paths, provenance
 from fahr.core.config import Config
@@ -78,6 +81,22 @@ def _read_timings(profile: str) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+class IpcKernelManager(KernelManager):
+    """A chapter's kernel talks over IPC sockets in a private temporary folder: no TCP port opened on the machine,
+    and no warning per chapter about one being unencrypted."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.socket_dir = tempfile.mkdtemp(prefix="fahr-kernel-")
+        kwargs.setdefault("transport", "ipc")
+        kwargs.setdefault("ip", os.path.join(self.socket_dir, "kernel"))
+        super().__init__(**kwargs)
+
+    def cleanup_resources(self, restart: bool = False) -> None:
+        super().cleanup_resources(restart=restart)
+        if not restart:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
 def run_chapter(name: str, cfg: Config, overrides: dict[str, Any], upstream: list[str], force: bool) -> ChapterRun:
     """Execute one chapter with papermill unless its fingerprint is unchanged since its last execution."""
     import papermill
@@ -100,6 +119,7 @@ def run_chapter(name: str, cfg: Config, overrides: dict[str, Any], upstream: lis
                 kernel_name="python3",
                 cwd=str(paths.NOTEBOOKS),
                 progress_bar=False,
+                kernel_manager_class=IpcKernelManager,
             )
         except papermill.PapermillExecutionError as err:
             if tmp.exists():
@@ -138,6 +158,22 @@ def _book_sources_digest() -> list[tuple[str, str]]:
         for p in sorted(paths.BOOK_SOURCES.rglob("*"))
         if p.is_file() and "_build" not in p.parts
     ]
+
+
+HIDDEN_CELLS = ("parameters", "injected-parameters")  # papermill's parameter cells: not for the reader
+
+
+def reader_view(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """An executed chapter as the reader sees it: every code cell folded (its code one click away, its output
+    shown) and the parameter cells removed; the downloadable notebook keeps them all."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.setdefault("tags", [])
+        wanted = "remove-cell" if any(t in tags for t in HIDDEN_CELLS) else "hide-input"
+        if wanted not in tags and "remove-input" not in tags:
+            tags.append(wanted)
+    return nb
 
 
 def build_record_path(profile: str) -> Path:
@@ -181,9 +217,12 @@ def build_html(profile: str, force: bool = False, data_source: str = "synth") ->
     shutil.rmtree(work, ignore_errors=True)
     source = work / "src"
     shutil.copytree(paths.BOOK_SOURCES, source, ignore=shutil.ignore_patterns("_build"))
+    (source / "chapters").mkdir(exist_ok=True)
     for name, path in chapters.items():
-        (source / "chapters").mkdir(exist_ok=True)
-        shutil.copyfile(path, source / "chapters" / f"{name}.ipynb")
+        nbformat.write(reader_view(nbformat.read(path, as_version=4)), source / "chapters" / f"{name}.ipynb")
+    summary = paths.stage_dir(profile, "report") / "summary.png"
+    if summary.is_file():  # the report chapter's summary figure, shown on the intro page
+        shutil.copyfile(summary, source / "summary.png")
     cmd = ["jupyter-book", "build", str(source), "--path-output", str(work), "--builder", "html",
            "-W", "-n", "--keep-going"]  # fmt: skip
     print(f"[book] rendering HTML: {' '.join(cmd)}", flush=True)

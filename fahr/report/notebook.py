@@ -30,9 +30,12 @@ class Chapter:
         commit = (git["commit"] or "no git")[:10] + (" (uncommitted changes)" if git["dirty"] else "")
         overrides = ", ".join(f"`{k}={v}`" for k, v in self.overrides.items()) or "none"
         device = provenance.resolve_device(self.cfg.device)
+        sets = "".join(f" {k}={v}" for k, v in self.overrides.items())
+        rerun = f"make chapter NB={self.name} PROFILE={self.cfg.profile}" + (f' SET="{sets.strip()}"' if sets else "")
         return (
             f"**Built with** profile `{self.cfg.profile}` · config `{self.cfg.hash}` · overrides {overrides} · "
-            f"commit `{commit}` · device `{device}` · {self.started} UTC"
+            f"commit `{commit}` · device `{device}` · {self.started} UTC  \n"
+            f"**Rerun this chapter:** `{rerun}` (or download the notebook above and run it with papermill)"
         )
 
 
