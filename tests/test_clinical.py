@@ -29,7 +29,7 @@ def synthetic_cohort(n: int, seed: int, which: str = "clinical-a") -> pd.DataFra
         "linear_predictor": t["linear_predictor"],
     })  # fmt: skip
     frame["bio_age"] = frame["age"] + frame["bio_gap"]
-    frame["oracle_face"] = truth.face_log_hazard(frame["frailty"], frame["bio_gap"])
+    frame["oracle_face"] = truth.face_visible_oracle(frame["frailty"], frame["age"], frame["bio_gap"])
     frame["faceage"] = frame["bio_age"] + rng.normal(0, 4, n)
     frame["faceage-stage1"] = frame["bio_age"] + rng.normal(0, 6, n)
     frame["faceage-scratch"] = frame["age"] + rng.normal(0, 8, n)  # sees no biological-age gap
@@ -180,7 +180,8 @@ def test_every_clinical_analysis_runs_without_truth_and_shows_no_oracle_or_plant
     terms = survival.clinical_terms_table(models, real_like.planted)
     assert "planted HR" not in terms.columns.get_level_values(1)
     harrell, diffs = survival.concordance_tables(real_like, "harrell")
-    assert survival.ORACLE_SCORE not in set(harrell.index) | set(harrell.get("score", []))
+    shown = set(harrell.index) | set(harrell.get("score", []))
+    assert survival.ORACLE_SCORE not in shown and survival.FACE_ORACLE_SCORE not in shown
     lrts = survival.all_nested_tests(real_like)
     text = survival.reading(head, lrts, harrell.reset_index(), diffs)
     assert "oracle" not in text and "planted" not in text and "nan" not in text
@@ -203,3 +204,29 @@ def test_with_truth_the_oracle_and_planted_values_stand_beside_the_model(cohort)
     head = survival.headline(an, {"A": survival.adjusted_models(cohort, "A")}).set_index("quantity")
     assert head["oracle aHR"].notna().all()
     assert head.loc["FaceAge: per decade", "planted HR"] == pytest.approx(np.exp(world.HAZARD["bio_gap_decade"]))
+
+
+def test_the_face_visible_oracle_sees_only_the_painted_range_of_frailty() -> None:
+    """Below 0 no frailty cue is painted and above saturation the cues are full: faces that look the same get
+    the same oracle (their group's mean frailty), and inside the range the oracle follows frailty exactly."""
+    frailty = pd.Series([-2.0, -0.5, 0.5, 1.0, 3.0, 4.0])
+    age, gap = pd.Series([60.0] * 6), pd.Series([0.0] * 6)
+    oracle = truth.face_visible_oracle(frailty, age, gap)
+    h = world.HAZARD["frailty_sd"]
+    assert oracle[0] == oracle[1] == pytest.approx(h * -1.25)
+    assert oracle[4] == oracle[5] == pytest.approx(h * 3.5)
+    assert oracle[2:4].tolist() == pytest.approx([h * 0.5, h * 1.0])
+    # the apparent age saturates at the cue model's range: a gap beyond it is invisible
+    assert truth.face_visible_oracle(pd.Series([0.5]), pd.Series([105.0]), pd.Series([20.0]))[0] == pytest.approx(
+        h * 0.5 + world.HAZARD["bio_gap_decade"] * 0.5
+    )
+
+
+def test_the_face_visible_oracle_is_below_the_full_planted_hazard_in_concordance(cohort) -> None:
+    from fahr.stats import concordance
+
+    t, e = cohort["time"].to_numpy(), cohort["event"].to_numpy()
+    face = concordance.harrell(cohort["oracle_face"].to_numpy(), t, e)
+    full = concordance.harrell(cohort["linear_predictor"].to_numpy(), t, e)
+    model = concordance.harrell(cohort["facesurvival"].to_numpy(), t, e)
+    assert model < face < full

@@ -223,7 +223,8 @@ def combination_weights(an: Analysis) -> pd.Series:
     return fit.table["coef"]
 
 
-ORACLE_SCORE = "oracle (planted hazard)"
+ORACLE_SCORE = "oracle (planted hazard)"  # the full planted hazard, clinical factors included: any model's ceiling
+FACE_ORACLE_SCORE = "oracle (face-visible)"  # what a face shows of it: FaceSurvival's ceiling
 
 
 def scores(an: Analysis, frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -234,6 +235,7 @@ def scores(an: Analysis, frame: pd.DataFrame) -> dict[str, np.ndarray]:
            "FaceAge + FaceSurvival": combined.to_numpy(),
            "FaceAge (scratch)": frame["faceage-scratch"].to_numpy()}  # fmt: skip
     if "linear_predictor" in frame.columns:
+        out[FACE_ORACLE_SCORE] = frame["oracle_face"].to_numpy()
         out[ORACLE_SCORE] = frame["linear_predictor"].to_numpy()
     return out
 
@@ -327,7 +329,12 @@ def reading(head: pd.DataFrame, lrts: pd.DataFrame, conc: pd.DataFrame, diffs: p
             f"{both['LR statistic']:.1f} on {both['df']} df (p = {both['p']:.2g}); Harrell's C of the combined score "
             f"was {c['FaceAge + FaceSurvival']:.3f} against {c['FaceSurvival']:.3f} for FaceSurvival alone "
             f"(difference {diff['difference']:+.3f}, 95 % CI {diff['lower']:+.3f} to {diff['upper']:+.3f})"
-            + (f", and the oracle's {c[ORACLE_SCORE]:.3f} is the ceiling." if ORACLE_SCORE in c.index else ".")
+            + (
+                f"; a face can show at most {c[FACE_ORACLE_SCORE]:.3f} (the face-visible oracle), and the full "
+                f"planted hazard, clinical factors included, reaches {c[ORACLE_SCORE]:.3f}."
+                if ORACLE_SCORE in c.index
+                else "."
+            )
         )
     return "\n".join(out)
 
@@ -354,8 +361,8 @@ def headline_results(head: pd.DataFrame, lrts: pd.DataFrame, harrell: pd.DataFra
             out.append(Result(f"lrt.{c}.{name}", f"cohort {c}: LRT {row['full model']} vs {row['reduced model']}",
                               float(row["LR statistic"]), f"χ²({row['df']})", p=float(row["p"])))  # fmt: skip
     conc = harrell.reset_index()
-    oracle = conc[conc["score"] == ORACLE_SCORE].set_index("cohort")["C"]
-    for _, row in conc[conc["score"] != ORACLE_SCORE].iterrows():
+    oracle = conc[conc["score"] == FACE_ORACLE_SCORE].set_index("cohort")["C"]
+    for _, row in conc[~conc["score"].isin((ORACLE_SCORE, FACE_ORACLE_SCORE))].iterrows():
         c = row["cohort"][0]
         out.append(
             Result(f"c.{c}.{row['score']}", f"cohort {c}: Harrell's C, {row['score']}", float(row["C"]), "",

@@ -115,6 +115,9 @@ class AgeCues:
     thinning: float
 
 
+FRAILTY_SATURATION = 2.5  # frailty (z) at which the frailty cues are fully painted; below 0 none are
+
+
 def _ramp(x: float, start: float, end: float) -> float:
     return float(np.clip((x - start) / (end - start), 0.0, 1.0))
 
@@ -122,7 +125,7 @@ def _ramp(x: float, start: float, end: float) -> float:
 def cues(p: FaceParams, m: Modifiers = Modifiers()) -> AgeCues:
     """Visible cue strengths. Ageing cues follow apparent age; frailty cues follow the latent frailty."""
     a = p.apparent_age
-    frail = float(np.clip(p.frailty / 2.5, 0.0, 1.0))  # only positive frailty shows
+    frail = float(np.clip(p.frailty / FRAILTY_SATURATION, 0.0, 1.0))  # only positive frailty shows
     smooth = 1.0 - 0.75 * m.foundation
     lift = 1.0 - 0.8 * m.facelift
     bleph = 1.0 - 0.9 * m.blepharoplasty

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from fahr.data.synth import cohorts, world
-from fahr.data.synth.face import AgeCues, FaceParams, Modifiers, cues
+from fahr.data.synth.face import FRAILTY_SATURATION, AgeCues, FaceParams, Modifiers, cues
 from fahr.data.synth.render import REGIONS
 
 # the per-photo truth columns the cohort table carries on FAHR-Synth (clinical cohorts add the last two)
@@ -32,15 +32,37 @@ def planted_hazard_ratios() -> dict[str, float]:
 
 
 def face_log_hazard(frailty: pd.Series, bio_gap: pd.Series) -> pd.Series:
-    """The face-visible part of the planted log hazard: frailty (per SD) and biological-age gap (per decade)."""
+    """The planted log hazard of frailty (per SD) and biological-age gap (per decade) at the values given."""
     h = world.HAZARD
     return h["frailty_sd"] * frailty + h["bio_gap_decade"] * bio_gap / 10
+
+
+def visible_frailty(frailty: pd.Series) -> pd.Series:
+    """The best guess of each patient's frailty from the face alone: the renderer paints frailty cues in
+    proportion to clip(frailty, 0, FRAILTY_SATURATION) (``face.cues``), so a frailty inside that range shows as
+    itself, and one below 0 (no cue) or above saturation (full cues) can only be guessed as the cohort's mean
+    frailty among the faces that look the same."""
+    low, high = 0.0, FRAILTY_SATURATION
+    out = frailty.astype(float).clip(low, high)
+    for hidden in (frailty <= low, frailty >= high):
+        if hidden.any():
+            out[hidden] = float(frailty[hidden].mean())
+    return out
+
+
+def face_visible_oracle(frailty: pd.Series, true_age: pd.Series, bio_gap: pd.Series) -> pd.Series:
+    """The face-visible oracle (log hazard): what a face can show of the planted hazard — the visible frailty and
+    the apparent age's gap to the true age (apparent age as the cue model clips it) — weighed by the planted
+    hazard ratios. The ceiling of a face-only score such as FaceSurvival."""
+    apparent = (true_age + bio_gap).clip(*APPARENT_AGE_RANGE)
+    return face_log_hazard(visible_frailty(frailty), apparent - true_age)
 
 
 def photo_truth(profile: str, cohort: str) -> pd.DataFrame:
     """Per photo of a built FAHR-Synth cohort (indexed by image_id): the true age (years), the biological-age gap,
     the latent frailty, the apparent age (true age + gap, within the cue model's range), the biological age
-    (manifest age + gap) and, for clinical cohorts, the planted linear predictor and the face-visible oracle."""
+    (manifest age + gap) and, for clinical cohorts, the two oracles: ``linear_predictor``, the full planted log
+    hazard (what a model plus the clinical factors could reach), and ``oracle_face``, the face-visible oracle."""
     photos, truth, _ = cohorts.load(profile, cohort)
     t = truth.set_index("image_id")
     label_age = photos.set_index("image_id")["age"].reindex(t.index)
@@ -55,8 +77,8 @@ def photo_truth(profile: str, cohort: str) -> pd.DataFrame:
         index=t.index,
     )
     if "linear_predictor" in t.columns:
-        out["linear_predictor"] = t["linear_predictor"]
-        out["oracle_face"] = face_log_hazard(t["frailty"], t["bio_gap"])
+        out["linear_predictor"] = t["linear_predictor"]  # the full planted hazard: clinical factors included
+        out["oracle_face"] = face_visible_oracle(t["frailty"], t["age"], t["bio_gap"])
     return out
 
 
