@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -24,6 +25,7 @@ from scipy.io import savemat
 
 from fahr.core import config
 from fahr.data import align
+from fahr.data.manifest import ManifestError, find_problems
 from fahr.data.real import prepare
 
 # Small batches for a tree of a few dozen photos; one short epoch per stage.
@@ -100,11 +102,11 @@ def data_root(tmp_path_factory) -> Path:
         records = []
         for i in range(n):
             path = save(photos[i % len(photos)], root / cohort / "photos" / f"{i}.jpg")
-            records.append({"path": f"photos/{path}", "subject_id": f"p{i}", "age": 50.0 + i, "sex": "MF"[i % 2],
-                            "race": "white", "time": 0.5 + (i * 7 % 11) / 3, "event": int(i % 3 != 0),
+            records.append({"path": f"photos/{path}", "subject_id": f"{cohort[-1]}{i}", "age": 50.0 + i,
+                            "sex": "MF"[i % 2], "race": "white", "time": 0.5 + (i * 7 % 11) / 3, "event": int(i % 3 != 0),
                             "cancer_type": ["lung", "breast"][i % 2], "stage": 1 + i % 4, "ecog": i % 3})  # fmt: skip
         save(np.full((200, 200, 3), 128, np.uint8), root / cohort / "photos" / "blank.jpg")  # no face
-        records.append(records[0] | {"path": "photos/blank.jpg", "subject_id": "p-blank"})
+        records.append(records[0] | {"path": "photos/blank.jpg", "subject_id": f"{cohort[-1]}-blank"})
         pd.DataFrame(records).to_csv(root / cohort / "photos.csv", index=False)
     return root
 
@@ -201,3 +203,30 @@ def test_the_book_on_real_data_names_the_open_step_and_runs_nothing(data_root, t
     out = fahr(tmp_path / "artifacts", data_root, "book")
     assert out.returncode == 2 and "routing the real cohorts through the chapters is the open step" in out.stderr
     assert not (tmp_path / "artifacts").exists()
+
+
+def test_a_patient_in_both_clinical_cohorts_is_refused_naming_the_rows(data_root, tmp_path) -> None:
+    root = tmp_path / "data"
+    for cohort in ("clinical-a", "clinical-b"):
+        (root / cohort).mkdir(parents=True)
+        shutil.copyfile(data_root / cohort / "photos.csv", root / cohort / "photos.csv")
+    b = pd.read_csv(root / "clinical-b" / "photos.csv")
+    b.loc[[2, 4], "subject_id"] = ["a7", "a9"]  # two development patients turn up in the independent cohort
+    b.to_csv(root / "clinical-b" / "photos.csv", index=False)
+    cfg = config.load("smoke", ["data.source=real", f"data.root={root}"])
+    with pytest.raises(ManifestError, match=r"clinical-b/photos.csv: rows 3, 5, column 'subject_id': 2 patient"):
+        prepare.check_patients_disjoint(cfg, "clinical-b")
+    with pytest.raises(ManifestError, match=r"clinical-a/photos.csv: rows 8, 10, column 'subject_id'"):
+        prepare.check_patients_disjoint(cfg, "clinical-a")
+    b.loc[[2, 4], "subject_id"] = ["b-new-1", "b-new-2"]
+    b.to_csv(root / "clinical-b" / "photos.csv", index=False)
+    prepare.check_patients_disjoint(cfg, "clinical-b")  # disjoint again: nothing to say
+
+
+def test_a_patient_whose_photos_disagree_on_the_outcome_is_refused() -> None:
+    table = pd.DataFrame({"image_id": ["x1", "x2", "y1"], "path": ["1.jpg", "2.jpg", "3.jpg"],
+                          "subject_id": ["x", "x", "y"], "dataset": "h", "split": "test",
+                          "time": [2.0, 2.0, 1.0], "event": [1, 0, 1]})  # fmt: skip
+    problems = find_problems(table)
+    reason = "the patient's photos disagree on event"
+    assert problems[["row", "column", "reason"]].values.tolist() == [[1, "event", reason], [2, "event", reason]]

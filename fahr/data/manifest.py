@@ -114,6 +114,10 @@ def find_problems(df: pd.DataFrame, root: Path | None = None) -> pd.DataFrame:
         time = pd.to_numeric(df["time"], errors="coerce")
         found += _problems_in_column(df, "time", time.isna(), "survival time missing or not a number")
         found += _problems_in_column(df, "time", time < 0, "negative survival time")
+    for column in ("time", "event"):  # one patient, one outcome: photos of a patient must agree on it
+        if column in df:
+            disagree = df.groupby("subject_id")[column].transform("nunique") > 1
+            found += _problems_in_column(df, column, disagree, f"the patient's photos disagree on {column}")
     if root is not None:
         found += _check_images(df, root)
     table = pd.DataFrame(found, columns=["row", "column", "value", "reason"])

@@ -224,10 +224,35 @@ def _aligned(result, crops: Path, prealigned: bool, progress: bool) -> tuple[pd.
     return table[usable].reset_index(drop=True), left_out
 
 
+OTHER_CLINICAL = {"clinical-a": "clinical-b", "clinical-b": "clinical-a"}
+
+
+def check_patients_disjoint(cfg: Config, cohort: str) -> None:
+    """An independent cohort shares no patient with the development cohort: a ManifestError names the rows of
+    ``cohort``'s ``photos.csv`` whose ``subject_id`` is also in the other clinical cohort's."""
+    other = OTHER_CLINICAL.get(cohort)
+    mine, theirs = root(cfg) / cohort / "photos.csv", root(cfg) / str(other) / "photos.csv"
+    if other is None or not mine.is_file() or not theirs.is_file():
+        return
+    try:
+        ids = pd.read_csv(mine, usecols=["subject_id"], dtype=str)["subject_id"]
+        shared = set(ids) & set(pd.read_csv(theirs, usecols=["subject_id"], dtype=str)["subject_id"])
+    except (ValueError, OSError, pd.errors.ParserError):
+        return  # a CSV without the column, or unreadable: the adapter names that problem with its row
+    if shared:
+        rows = [i + 1 for i, v in enumerate(ids) if v in shared]
+        raise manifest.ManifestError(
+            f"{mine}: rows {', '.join(map(str, rows[:10]))}{' …' if len(rows) > 10 else ''}, column 'subject_id': "
+            f"{len(shared)} patient(s) also in {other} ({theirs}), e.g. {sorted(shared)[:5]}; the independent "
+            "cohort must not share patients with the development cohort. Nothing was prepared."
+        )
+
+
 def build_cohort(cfg: Config, cohort: str, progress: bool = True, files: str | None = None) -> Path:
     """Adapt, align and write one real cohort into its folder, atomically (a failed run leaves the old one);
     ``files`` is its ``files_digest`` when the caller has already scanned the folders."""
     check(cfg, COHORT_DATASETS[cohort])
+    check_patients_disjoint(cfg, cohort)
     target = cohort_dir(cfg.profile, cohort)
     started = provenance.now()
     files = files or files_digest(cfg, cohort)
