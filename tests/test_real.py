@@ -104,7 +104,8 @@ def data_root(tmp_path_factory) -> Path:
             path = save(photos[i % len(photos)], root / cohort / "photos" / f"{i}.jpg")
             records.append({"path": f"photos/{path}", "subject_id": f"{cohort[-1]}{i}", "age": 50.0 + i,
                             "sex": "MF"[i % 2], "race": "white", "time": 0.5 + (i * 7 % 11) / 3,
-                            "event": int(i % 3 != 0), "cancer_type": ["lung", "breast"][i % 2], "stage": 1 + i % 4, "ecog": i % 3})  # fmt: skip
+                            "event": int(i % 3 != 0), "cancer_type": ["lung", "breast"][i % 2],
+                            "stage": 1 + i % 4, "ecog": i % 3})  # fmt: skip
         save(np.full((200, 200, 3), 128, np.uint8), root / cohort / "photos" / "blank.jpg")  # no face
         records.append(records[0] | {"path": "photos/blank.jpg", "subject_id": f"{cohort[-1]}-blank"})
         pd.DataFrame(records).to_csv(root / cohort / "photos.csv", index=False)
