@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from fahr.core import config
-from fahr.report import claims, results
+from fahr.report import book, claims, results
+from fahr.report.figures import reproducibility as reproducibility_figures
 from fahr.report.results import Result
 
 
@@ -46,6 +47,7 @@ def build_table(**changes: float) -> pd.DataFrame:
     rows = {
         "faceage.mae": dict(value=7.0, oracle=3.3, paper=5.1),
         "faceage.mae.scratch": dict(value=7.6), "faceage.mae.mean_baseline": dict(value=16.9),
+        "faceage.mae.handmade_baseline": dict(value=9.6),
         "lifespan.faceage.mean_decade_mae": dict(value=7.4), "lifespan.faceage-stage1.mean_decade_mae": dict(value=8.5),
         "lifespan.faceage.worst_decade_mae": dict(value=14.0),
         "lifespan.faceage-stage1.worst_decade_mae": dict(value=19.5),
@@ -92,6 +94,7 @@ def test_every_claim_is_reproduced_when_the_numbers_show_it() -> None:
     "change, claim",
     [
         ({"faceage_dot_mae": 8.0}, "FaceAge accuracy"),  # worse than the scratch model
+        ({"faceage_dot_mae_dot_handmade_baseline": 6.5}, "FaceAge accuracy"),  # hand-made statistics do better
         ({"survival_dot_B_dot_q4_vs_q1__lower": 0.9}, "Independent cohort"),  # interval includes 1
         ({"lrt_dot_A_dot_faceage_adds__p": 0.2}, ("Combination", "Complementary")),  # FaceAge adds nothing in A
         ({"efficiency_dot_faceage_dot_10%_dot_pretrained": 15.0}, "Foundation model"),
@@ -112,3 +115,19 @@ def test_a_claim_whose_numbers_are_missing_is_not_run() -> None:
     verdicts = claims.verdicts(build_table().drop(index="survival.B.q4_vs_q1")).set_index("claim")
     assert verdicts.loc["Independent cohort", "verdict"] == "not run"
     assert "survival.B.q4_vs_q1 missing" in verdicts.loc["Independent cohort", "this build"]
+
+
+def test_the_report_reads_every_chapter_but_itself_and_says_how_many_numbers() -> None:
+    chapters = claims.source_chapters()
+    assert "report" not in chapters and chapters == [c for c in book.CHAPTERS if c != "report"]
+    content = {"data": "FAHR-Synth (smoke)", "chapters": {"faceage": {}, "robustness": {}}}
+    table = pd.DataFrame({"value": [1.0, 2.0, 3.0]}, index=["a", "b", "c"])
+    assert claims.data_sentence(content, table) == "Data: **FAHR-Synth (smoke)** · 3 recorded numbers from 2 chapters."
+
+
+def test_chapter_times_draws_a_bar_per_chapter_or_says_none_ran() -> None:
+    times = pd.DataFrame({"seconds": [12.5, 40.0]}, index=pd.Index(["cohorts", "faceage"], name="chapter"))
+    bars = reproducibility_figures.chapter_times(times).axes[0]
+    assert [p.get_width() for p in bars.patches] == [40.0, 12.5]  # reversed: the first chapter on top
+    empty = reproducibility_figures.chapter_times(times.iloc[:0]).axes[0]
+    assert not empty.patches and [t.get_text() for t in empty.texts] == [reproducibility_figures.NO_TIMINGS]

@@ -3,13 +3,20 @@ and the biological-age gap FaceAge recovers against the one FAHR-Synth planted."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import ndimage, stats
+from sklearn.linear_model import RidgeCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from fahr.analysis import cohort
 from fahr.analysis.headline import Result
 from fahr.core.config import Config
+from fahr.data import loading
+from fahr.train import common
 
 DECADES = [f"{d}–{d + 9}" for d in range(0, 90, 10)] + ["90+"]
 ORACLE = "oracle (apparent age)"  # the floor: the face's apparent age as the prediction (FAHR-Synth only)
@@ -21,11 +28,64 @@ def decade(age: pd.Series) -> pd.Series:
     return pd.Categorical(np.asarray(DECADES, dtype=object)[index], categories=DECADES, ordered=True)
 
 
+# Regions of an aligned crop (fractions of its height and width; eyes at 0.46, mouth at 0.82 of the template)
+REGIONS = {"hair": (0.02, 0.14, 0.25, 0.75), "upper face": (0.22, 0.36, 0.30, 0.70),
+           "under the eyes": (0.50, 0.58, 0.25, 0.75), "left cheek": (0.58, 0.75, 0.15, 0.35),
+           "right cheek": (0.58, 0.75, 0.65, 0.85)}  # fmt: skip
+HANDMADE = "hand-made baseline"
+
+
+def _region(x: np.ndarray, name: str) -> np.ndarray:
+    top, bottom, left, right = REGIONS[name]
+    h, w = x.shape[1:3]
+    return x[:, int(top * h) : int(bottom * h), int(left * w) : int(right * w)]
+
+
+def image_statistics(images: np.ndarray) -> pd.DataFrame:
+    """A handful of named statistics of aligned face crops ``[N, H, W, 3]`` (uint8 or [0, 1]) that track age in
+    any face: hair brightness and saturation (greying), the high-frequency energy of the hairline and forehead
+    (recession, lines) and of the cheeks (texture, spots), the contrast of forehead to under-eye skin (bags,
+    dark circles) and skin saturation."""
+    rgb = np.asarray(images, dtype=np.float64)
+    rgb = rgb / 255.0 if rgb.max() > 1.0 else rgb
+    luminance = rgb @ np.array([0.299, 0.587, 0.114])  # [N, H, W]
+    saturation = rgb.max(axis=3) - rgb.min(axis=3)
+    detail = np.abs(np.stack([ndimage.laplace(img, mode="nearest") for img in luminance]))
+
+    def mean(x: np.ndarray, region: str) -> np.ndarray:
+        return _region(x, region).mean(axis=(1, 2))
+
+    return pd.DataFrame({
+        "hair brightness": mean(luminance, "hair"),
+        "hair saturation": mean(saturation, "hair"),
+        "hairline and forehead high-frequency energy": mean(detail, "upper face"),
+        "cheek high-frequency energy": (mean(detail, "left cheek") + mean(detail, "right cheek")) / 2,
+        "eye-to-forehead contrast": mean(luminance, "upper face") - mean(luminance, "under the eyes"),
+        "skin saturation": (mean(saturation, "left cheek") + mean(saturation, "right cheek")) / 2,
+    })  # fmt: skip
+
+
+def handmade_baseline(cfg: Config, photos: pd.DataFrame) -> pd.Series:
+    """Age (years) predicted for every photo of ``photos`` by a ridge regression on ``image_statistics``, fitted on
+    its training split: how far a few hand-made image statistics get without any learned features."""
+    size = cfg.synth.image_size
+    images = np.stack([loading.read_image(Path(p), size).permute(1, 2, 0).numpy() for p in photos["path"]])
+    features = image_statistics(images)
+    train = (photos["split"] == "train").to_numpy()
+    fit = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
+    fit.fit(features[train], photos.loc[train, "age"])
+    return pd.Series(fit.predict(features), index=photos.index)
+
+
 def test_table(cfg: Config, models: tuple[str, ...] = ("faceage", "faceage-stage1", "faceage-scratch")) -> pd.DataFrame:
-    """The age datasets' test photos: labelled age, dataset, sex, race, each model's prediction and the mean-age
-    baseline (years); on FAHR-Synth also the true age, the biological-age gap and the apparent age."""
+    """The age datasets' test photos: labelled age, dataset, sex, race, each model's prediction, the mean-age
+    baseline and the hand-made baseline (years); on FAHR-Synth also the true age, the biological-age gap and the
+    apparent age."""
     table = cohort.build(cfg, "age", models)
     frame = table.frame.assign(**{"mean-age baseline": table.split("train")["age"].mean()})
+    photos = common.cohort(cfg, "age").set_index("image_id").loc[frame.index]
+    used = photos["split"].isin(("train", "test"))
+    frame.loc[used, HANDMADE] = handmade_baseline(cfg, photos[used])
     return frame[frame["split"] == "test"].reset_index()
 
 
@@ -93,10 +153,15 @@ def summary_sentence(table: pd.DataFrame) -> str:
     """The overall test MAE of each model, in one Markdown sentence (from ``mae_table``)."""
     overall = table.loc["all datasets"]
     floor = f"; the oracle floor is {overall[ORACLE]:.2f}" if ORACLE in table.columns else ""
+    handmade = ""
+    if HANDMADE in table.columns:
+        margin = overall[HANDMADE] - overall["faceage"]
+        handmade = (f", the hand-made image statistics {overall[HANDMADE]:.2f} (FaceAge "
+                    f"{'better' if margin > 0 else 'worse'} by {abs(margin):.2f} years)")  # fmt: skip
     return (
         f"Test MAE over all datasets: FaceAge **{overall['faceage']:.2f} years**, from scratch "
         f"{overall['faceage-scratch']:.2f}, stage 1 alone {overall['faceage-stage1']:.2f}, the mean "
-        f"{overall['mean-age baseline']:.2f}{floor}."
+        f"{overall['mean-age baseline']:.2f}{handmade}{floor}."
     )
 
 
@@ -125,6 +190,8 @@ def headline(
                oracle=oracle),
         Result("faceage.mae.mean_baseline", "mean-age baseline, test MAE", float(overall["mean-age baseline"]),
                "years", oracle=oracle),
+        *([Result("faceage.mae.handmade_baseline", "hand-made image statistics, test MAE",
+                  float(overall[HANDMADE]), "years", oracle=oracle)] if HANDMADE in table.columns else []),
     ]  # fmt: skip
     if gap is not None:
         out.append(Result("faceage.gap_slope", "FaceAge gap on planted biological-age gap, slope", gap["slope"], "",

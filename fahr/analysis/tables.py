@@ -23,7 +23,7 @@ def run(cfg: Config) -> dict[str, Path]:
     folder = paths.stage_dir(cfg.profile, "evaluate")
     tables: dict[str, pd.DataFrame] = {}
     test = faceage.test_table(cfg)
-    models = ["faceage", "faceage-stage1", "faceage-scratch", "mean-age baseline"]
+    models = ["faceage", "faceage-stage1", "faceage-scratch", "mean-age baseline", faceage.HANDMADE]
     tables["faceage_mae"] = faceage.mae_table(test, models)
     tables["faceage_decades"] = faceage.by_decade(test, models[:3])
     an = survival.load(cfg)
