@@ -109,7 +109,7 @@ def bench_synth_render(cfg: Config, min_seconds: float) -> list[Row]:
     rng = np.random.default_rng(0)
     people = cohorts.sample_people(rng, world.PRETRAIN[0], 256)
     rows = pd.concat([people, cohorts.sample_captures(rng, world.PRETRAIN[1], people)], axis=1).to_dict("records")
-    rows = [cohorts._python(r) for r in rows]
+    rows = [cohorts.plain_row(r) for r in rows]
     out = []
     for size in sorted({cfg.synth.image_size, 112}):
         state = {"i": 0}

@@ -168,6 +168,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from fahr import predict
     from fahr.core import provenance
     from fahr.data import align
+    from fahr.models import importer
 
     cfg = _load(args)
     sources: list[Path] = []
@@ -179,7 +180,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else:
             sources.append(item)
     device = provenance.resolve_device(cfg.device)
-    table = predict.photos(sources, args.faceage, args.facesurvival, device=device)
+    try:
+        table = predict.photos(sources, args.faceage, args.facesurvival, device=device,
+                               normalisation=cfg.published.normalisation)  # fmt: skip
+    except importer.WeightsImportError as err:
+        print(f"fahr predict: {args.faceage} is neither a project checkpoint nor an importable FaceAge file: {err}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     with provenance.artifact(args.output, cfg, "predict", photos=len(table)) as tmp:
         table.to_csv(tmp, index=False)
     print(f"[predict] {len(table)} photos ({table['flag'].value_counts().to_dict()}) -> {args.output}")
@@ -195,6 +202,53 @@ def cmd_publish(args: argparse.Namespace) -> int:
         print(f"fahr publish: {err}", file=sys.stderr)
         return 2
     print(f"published the {done['profile']} book of {done['commit'][:10]} to {done['remote']} {done['branch']}")
+    return 0
+
+
+def _import_summary(provenance: dict) -> list[str]:
+    """What ``fahr import-weights`` says about an import: layout, shape, what was left out, what was assumed."""
+    c = provenance["file_config"]
+    naming = f", {provenance['hf_naming']} names" if provenance["hf_naming"] else ""
+    lines = [
+        f"{provenance['source']} (sha256 {provenance['sha256'][:16]}…): layout {provenance['layout']} (encoder under "
+        f"{provenance['prefix']!r}{naming}); ViT depth {c['depth']}, width {c['embed_dim']}, {c['num_heads']} heads "
+        f"({provenance['num_heads']}), patch {c['patch_size']}, {c['image_size']} px, MLP ratio {c['mlp_ratio']:g}; "
+        f"{provenance['position_embedding']} position embedding"
+        + (f", resized to {provenance['image_size']} px" if provenance["position_embedding_resized"] else ""),
+        f"age head: {provenance['age_head']!r}" if provenance["age_head"] else "no age head (foundation encoder)",
+    ]
+    lines += [f"not used: {len(keys)} tensors: {why}" for why, keys in provenance["unused"].items()]
+    lines += [f"not used: {key}: {what}" for key, what in provenance["other_contents"].items()]
+    norm = provenance["normalisation"]
+    lines.append(f"assumed: layer-norm eps {provenance['layer_norm_eps']:g}; input normalisation {norm['name']!r} "
+                 f"(mean {norm['mean']}, std {norm['std']}), folded into the patch embedding")  # fmt: skip
+    return lines
+
+
+def cmd_import_weights(args: argparse.Namespace) -> int:
+    import time
+
+    from fahr.core import paths, provenance
+    from fahr.models import importer
+
+    cfg = config.load(args.profile, [*args.overrides, "device=cpu"])  # an import runs on the CPU, whatever the profile
+    normalisation = args.normalisation or cfg.published.normalisation
+    started, start = provenance.now(), time.perf_counter()
+    try:
+        imported = importer.import_file(args.file, args.kind, normalisation=normalisation,
+                                        image_size=args.image_size, num_heads=args.num_heads)  # fmt: skip
+    except (ValueError, FileNotFoundError) as err:  # WeightsImportError included
+        print(f"fahr import-weights: {err}", file=sys.stderr)
+        return 2
+    sha = imported.provenance["sha256"]
+    out = args.out or paths.imported_dir() / importer.cache_key(sha, args.kind, normalisation, args.image_size,
+                                                                args.num_heads)  # fmt: skip
+    importer.save(imported, out)
+    record = provenance.record(cfg, "import-weights", started, imported=imported.provenance)
+    provenance.write_json(provenance.provenance_path(out), record)
+    for line in _import_summary(imported.provenance):
+        print(f"[import-weights] {line}")
+    print(f"[import-weights] {args.kind} checkpoint written in {time.perf_counter() - start:.1f} s: {out}")
     return 0
 
 
@@ -228,7 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
         tuner.add_argument("--fraction", type=float, default=1.0, help="share of the labelled training data to use")
     predictor = sub.choices["predict"]
     predictor.add_argument("photos", type=Path, nargs="+", help="photos, folders of photos, or .txt lists of paths")
-    predictor.add_argument("--faceage", type=Path, required=True, help="FaceAge checkpoint (faceage-stage2.pt)")
+    predictor.add_argument(
+        "--faceage", type=Path, required=True,
+        help="FaceAge checkpoint (faceage-stage2.pt), or the authors' fahr_faceage.pth (imported on the fly, cached)",
+    )  # fmt: skip
     predictor.add_argument("--facesurvival", type=Path, help="FaceSurvival checkpoint (facesurvival.pt)")
     predictor.add_argument("-o", "--output", type=Path, required=True, help="the CSV to write")
     sharder = sub.choices["shard"]
@@ -239,6 +296,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="folder for the shards (default: artifacts/<profile>/shards/<cohort>)"
     )
     sharder.add_argument("--maxcount", type=int, default=10_000, help="photos per shard")
+    p = sub.add_parser("import-weights", help="import a published checkpoint (fahr_face.pth, fahr_faceage.pth)",
+                       description="Import the authors' published FAHR-Face or FAHR-FaceAge checkpoint into the "
+                       "project's timm encoder and FaceAge head (README: Using the published models).")  # fmt: skip
+    _profile_args(p)
+    p.add_argument("file", type=Path, help="the published .pth file")
+    p.add_argument("--as", dest="kind", required=True, choices=("foundation", "faceage"),
+                   help="foundation: the MAE encoder (fahr_face.pth); faceage: encoder and age head "
+                   "(fahr_faceage.pth)")  # fmt: skip
+    p.add_argument("--out", type=Path, help="checkpoint to write (default: artifacts/imported/<sha256>-<kind>-….pt)")
+    p.add_argument("--image-size", type=int, help="input size in pixels (default: the file's own; another size "
+                   "resizes the position embedding, with a warning)")  # fmt: skip
+    p.add_argument("--num-heads", type=int, help="attention heads (default: width / 64; the file does not say)")
+    p.add_argument("--normalisation", choices=("imagenet", "half", "none"),
+                   help="input normalisation the file expects (default: the profile's "
+                   "published.normalisation)")  # fmt: skip
+    p.set_defaults(func=cmd_import_weights)
     p = sub.add_parser("config", help="print the resolved config of a profile and its hash")
     _profile_args(p)
     p.set_defaults(func=cmd_config)

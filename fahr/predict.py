@@ -2,7 +2,8 @@
 
 ``table(cfg, model, cohort)`` gives one row per photo (image_id, age_pred or risk, model, checkpoint hash),
 cached under ``artifacts/<profile>/predictions/<model>/<cohort>.parquet`` and remade only when the
-checkpoint or the cohort changes. ``photos(...)`` is ``fahr predict``: raw photos in, aligned, a CSV out.
+checkpoint or the cohort changes. ``photos(...)`` is ``fahr predict``: raw photos in, aligned, a CSV out; its
+FaceAge checkpoint may be the authors' published file, imported on the fly (``fahr.models.importer``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tqdm import tqdm
 from fahr.core import cache, paths, provenance
 from fahr.core.config import Config
 from fahr.data import align
+from fahr.models import importer
 from fahr.train import common, faceage, facesurvival
 
 
@@ -79,9 +81,15 @@ def photos(
     device: str = "cpu",
     batch_size: int = 32,
     progress: bool = True,
+    normalisation: str = "imagenet",
 ) -> pd.DataFrame:
     """Raw photographs → one row each: path, flag (ok / no_face / multiple_faces / unreadable), n_faces, age_pred,
-    risk. Faces are detected and aligned to the model's input size; a bad photo never stops the batch."""
+    risk. Faces are detected and aligned to the model's input size; a bad photo never stops the batch.
+
+    ``faceage_checkpoint`` is a project checkpoint or a published FaceAge file (``fahr_faceage.pth``), imported once
+    with ``normalisation`` and cached by its SHA-256 under ``artifacts/imported/``."""
+    faceage_checkpoint = importer.cached_import(faceage_checkpoint, "faceage", paths.imported_dir(),
+                                                normalisation=normalisation)  # fmt: skip
     models = {"age_pred": faceage.load(faceage_checkpoint)}
     if facesurvival_checkpoint is not None:
         models["risk"] = facesurvival.load(facesurvival_checkpoint)

@@ -156,7 +156,7 @@ def cohort(tmp_path) -> Path:
     for i in range(8):
         Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(tmp_path / f"p{i}.jpg", quality=90)
         rows.append([f"img{i}", f"p{i}.jpg", f"pt{i // 2}", "clinic", ["train", "val", "test", "train"][i // 2],
-                     50.0 + i, "FM"[i % 2], 1.0 + i / 4, i % 2, 1 + i % 4, i % 3])  # fmt: skip
+                     50.0 + i, "FM"[i % 2], 1.0 + (i // 2) / 2, (i // 2) % 2, 1 + i % 4, i % 3])  # fmt: skip
     pd.DataFrame(rows, columns=COLUMNS).to_csv(tmp_path / "manifest.csv", index=False)
     assert len(manifest.load(tmp_path / "manifest.csv").valid) == 8
     return tmp_path

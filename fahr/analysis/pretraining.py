@@ -12,13 +12,14 @@ from sklearn.linear_model import RidgeCV
 
 from fahr import predict
 from fahr.core.config import Config
+from fahr.core.runtime import load_checkpoint
 from fahr.data import loading
 from fahr.data.synth import cohorts
 from fahr.models.mae import MaskedAutoencoder
 from fahr.models.vit import build_encoder
 from fahr.stats.concordance import harrell
 from fahr.train import common, faceage, facesurvival, pretrain
-from fahr.train.loop import load_checkpoint, read_metrics
+from fahr.train.loop import read_metrics
 
 PROBE_PRETRAINED, PROBE_RANDOM = "MAE-pretrained encoder", "randomly initialised encoder"  # linear_probe rows
 

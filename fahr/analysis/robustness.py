@@ -203,7 +203,7 @@ def surgery(cfg, table: pd.DataFrame | None = None, conditions: Sequence[str] = 
     _, planted_rows, _ = cohorts.load(cfg.profile, "pairs")
     rows = planted_rows[planted_rows["condition"].isin(conditions)]
     planted = pd.DataFrame(
-        [truth.planted_cue_change(cohorts._python(r)) for r in rows.to_dict("records")], index=rows["image_id"]
+        [truth.planted_cue_change(cohorts.plain_row(r)) for r in rows.to_dict("records")], index=rows["image_id"]
     )
     out = []
     for value in ("age_pred", "risk"):

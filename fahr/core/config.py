@@ -63,6 +63,7 @@ class PretrainConfig(_Section):
     decoder_dim: int
     decoder_depth: int
     decoder_heads: int
+    weights: str | None  # a published foundation model (fahr_face.pth) to import instead of pretraining; see README
 
 
 class FineTuneStage(_Section):
@@ -83,6 +84,7 @@ class FaceAgeConfig(_Section):
     stage2: FineTuneStage
     bin_width: float  # years per age bin of the balanced sampler
     balanced_samples: int  # images drawn per stage-2 epoch
+    weights: str | None  # a published FaceAge model (fahr_faceage.pth) to import instead of fine-tuning; see README
 
 
 class FaceSurvivalConfig(_Section):
@@ -94,6 +96,14 @@ class FaceSurvivalConfig(_Section):
     warmup_epochs: float
     weight_decay: float
     min_events: int  # events in every batch
+
+
+class PublishedConfig(_Section):
+    """How the authors' published checkpoints are used (``pretrain.weights``, ``faceage.weights``, ``fahr predict``)."""
+
+    # the input normalisation they expect, folded into the imported patch embedding (fahr.models.importer):
+    # imagenet (MAE's mean/std), half ((x - 0.5) / 0.5) or none. Not published: an assumption until confirmed.
+    normalisation: Literal["imagenet", "half", "none"]
 
 
 class BaselinesConfig(_Section):
@@ -145,6 +155,7 @@ class Config(_Section):
     pretrain: PretrainConfig
     faceage: FaceAgeConfig
     facesurvival: FaceSurvivalConfig
+    published: PublishedConfig
     baselines: BaselinesConfig
     statistics: StatisticsConfig
     saliency: SaliencyConfig

@@ -17,6 +17,17 @@ def artifacts_root() -> Path:
     return Path(os.environ.get("FAHR_ARTIFACTS", REPO / "artifacts")).resolve()
 
 
+def imported_dir() -> Path:
+    """Published checkpoints imported into the project's format, by SHA-256 (shared by every profile)."""
+    return artifacts_root() / "imported"
+
+
+def repo_path(path: str | os.PathLike) -> Path:
+    """A path from a config value: relative to the repository unless absolute (``~`` expanded)."""
+    base = Path(path).expanduser()
+    return base if base.is_absolute() else REPO / base
+
+
 def profile_dir(profile: str) -> Path:
     """Everything generated for one profile: data, checkpoints, predictions, the executed book."""
     return artifacts_root() / profile

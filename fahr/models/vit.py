@@ -7,14 +7,17 @@ FaceAge and FaceSurvival, so its state dict moves between them unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
+from timm.layers import LayerNorm
 from timm.models.vision_transformer import VisionTransformer
 
 
 @dataclass(frozen=True)
 class ViTSpec:
-    """The shape of a ViT: input size and patch size in pixels, width, depth, heads, MLP ratio, stochastic depth."""
+    """The shape of a ViT: input size and patch size in pixels, width, depth, heads, MLP ratio, stochastic depth,
+    and the epsilon of its layer norms (timm's 1e-6 for the project's models; Hugging Face's ViT uses 1e-12)."""
 
     img_size: int
     patch_size: int
@@ -23,6 +26,7 @@ class ViTSpec:
     num_heads: int
     mlp_ratio: float = 4.0
     drop_path: float = 0.0
+    layer_norm_eps: float = 1e-6
 
     def __post_init__(self) -> None:
         if self.img_size % self.patch_size:
@@ -85,6 +89,7 @@ def build_encoder(spec: ViTSpec) -> VisionTransformer:
         global_pool="token",
         class_token=True,
         qkv_bias=True,
+        norm_layer=partial(LayerNorm, eps=spec.layer_norm_eps),
     )
     with torch.no_grad():
         encoder.pos_embed.copy_(sincos_pos_embed_2d(spec.embed_dim, spec.grid_size))  # [1, 1 + L, D]

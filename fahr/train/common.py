@@ -14,10 +14,11 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from fahr.core import cache, paths, provenance
-from fahr.core.config import Config
+from fahr.core.config import Config, ConfigError
 from fahr.data import loading
 from fahr.data.real import prepare
 from fahr.data.synth import cohorts
+from fahr.models import importer
 from fahr.models.vit import ViTSpec
 from fahr.train.loop import TrainSpec
 
@@ -26,6 +27,46 @@ def vit_spec(cfg: Config) -> ViTSpec:
     """The encoder of this profile at the input size of its images."""
     m = cfg.model
     return ViTSpec(cfg.synth.image_size, m.patch_size, m.embed_dim, m.depth, m.num_heads, drop_path=m.drop_path)
+
+
+def published_file(key: str, value: str) -> Path:
+    """The published checkpoint a config key (``pretrain.weights``, ``faceage.weights``) names; it must exist."""
+    path = paths.repo_path(value)
+    if not path.is_file():
+        raise ConfigError(f"{key}: no file at {path} (the authors' published checkpoint; see the README, 'Using the "
+                          "published models')")  # fmt: skip
+    return path
+
+
+def import_fingerprint(cfg: Config, key: str, value: str, kind: str) -> str:
+    """What an imported stage depends on: the file's SHA-256, the import's options and the importer's code."""
+    sha = importer.file_sha256(published_file(key, value))
+    options = [cfg.synth.image_size, cfg.to_dict()["model"], cfg.published.normalisation]
+    return cache.digest("imported", kind, sha, options, cache.code_fingerprint(["fahr.models.importer"]))
+
+
+def import_published(cfg: Config, key: str, value: str, kind: str) -> importer.ImportedModel:
+    """A published checkpoint imported for this profile: at its image size, with its heads and stochastic depth and
+    the configured input normalisation. Its shape must be the profile's ``model`` section, or a ConfigError says
+    which values to set."""
+    path = published_file(key, value)
+    imported = importer.import_file(path, kind, normalisation=cfg.published.normalisation,
+                                    image_size=cfg.synth.image_size, num_heads=cfg.model.num_heads,
+                                    drop_path=cfg.model.drop_path)  # fmt: skip
+    ours, theirs = vit_spec(cfg), imported.spec
+    differ = {f"model.{f}": getattr(theirs, f) for f in ("patch_size", "embed_dim", "depth")
+              if getattr(ours, f) != getattr(theirs, f)}  # fmt: skip
+    if "model.embed_dim" in differ and theirs.embed_dim % importer.HEAD_DIM == 0:
+        differ["model.num_heads"] = theirs.embed_dim // importer.HEAD_DIM  # the standard 64 per head: not in the file
+    if differ or ours.mlp_ratio != theirs.mlp_ratio:
+        sets = " ".join(f"--set {k}={v}" for k, v in differ.items())
+        raise ConfigError(
+            f"{key}: {path.name} holds a ViT of patch {theirs.patch_size}, width {theirs.embed_dim}, depth "
+            f"{theirs.depth} and MLP ratio {theirs.mlp_ratio:g}, but profile {cfg.profile!r} describes another "
+            f"encoder (patch {ours.patch_size}, width {ours.embed_dim}, depth {ours.depth}, MLP ratio "
+            f"{ours.mlp_ratio:g}): " + (f"use {sets}" if sets else "the project's ViT has MLP ratio 4 only")
+        )
+    return imported
 
 
 def train_spec(

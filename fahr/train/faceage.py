@@ -2,6 +2,7 @@
 
 Both stages select their epoch on validation MAE only. The same recipe trains the from-scratch baseline
 (``pretrained=False``: the encoder starts from random weights), and stage 1's model is kept as a baseline.
+With ``faceage.weights`` the main model (pretrained, all the data) is the published FaceAge model, imported.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fahr.core import provenance
 from fahr.core.config import Config
 from fahr.core.runtime import load_checkpoint, seed_everything
 from fahr.data.loading import AgeBalancedSampler
+from fahr.models import importer
 from fahr.models.heads import FaceAgeModel, load_encoder, load_weights, save_checkpoint
 from fahr.models.vit import ViTSpec, build_encoder
 from fahr.train import common, pretrain
@@ -26,13 +28,17 @@ def name(pretrained: bool, fraction: float = 1.0) -> str:
     return common.run_name("faceage", pretrained, fraction)
 
 
+def is_imported(cfg: Config, pretrained: bool, fraction: float) -> bool:
+    """Whether this run is the published FaceAge model (``faceage.weights``) rather than a fine-tuning."""
+    return cfg.faceage.weights is not None and pretrained and fraction == 1.0
+
+
 def fingerprint(cfg: Config, pretrained: bool, fraction: float) -> str:
+    if is_imported(cfg, pretrained, fraction):
+        return common.import_fingerprint(cfg, "faceage.weights", cfg.faceage.weights, "faceage")
     upstream = [common.cohort_fingerprint(cfg, "age"), pretrain.fingerprint(cfg) if pretrained else "scratch", fraction]
-    return common.fingerprint(cfg, ["synth", "model", "faceage"], ["fahr.train.faceage"], upstream)
-
-
-def build(cfg: Config, init_age: float, age_scale: float) -> FaceAgeModel:
-    return FaceAgeModel(build_encoder(common.vit_spec(cfg)), init_age=init_age, age_scale=age_scale)
+    trained = cfg.model_copy(update={"faceage": cfg.faceage.model_copy(update={"weights": None})})  # not imported
+    return common.fingerprint(trained, ["synth", "model", "faceage"], ["fahr.train.faceage"], upstream)
 
 
 def checkpoint_path(profile: str, pretrained: bool = True, fraction: float = 1.0, stage: int = 2) -> Path:
@@ -50,20 +56,23 @@ def training_table(cfg: Config, fraction: float):
 
 
 def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: bool = True) -> Path:
-    """Fine-tune FaceAge in two stages (or resume, or reuse); return the stage-2 checkpoint."""
+    """Fine-tune FaceAge in two stages (or resume, or reuse, or import ``faceage.weights``); return the stage-2
+    checkpoint."""
     out = common.model_dir(cfg.profile, name(pretrained, fraction))
     if common.already_done(out, fingerprint(cfg, pretrained, fraction)):
         return checkpoint_path(cfg.profile, pretrained, fraction)
+    if is_imported(cfg, pretrained, fraction):
+        return import_published(cfg, out)
     started = provenance.now()
     f = cfg.faceage
     train_table = training_table(cfg, fraction)
     val_table = common.cohort(cfg, "age", "val")
     init_age, age_scale = float(train_table["age"].mean()), float(train_table["age"].std())
+    vit, encoder = pretrain.encoder_state(cfg, progress) if pretrained else (common.vit_spec(cfg), None)
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone, not on the process
-    model = build(cfg, init_age, age_scale)
-    if pretrained:
-        state = torch.load(pretrain.run(cfg, progress), map_location="cpu", weights_only=True)["model"]
-        load_encoder(model, state)
+    model = FaceAgeModel(build_encoder(vit), init_age=init_age, age_scale=age_scale)
+    if encoder is not None:
+        load_encoder(model, encoder)
     train = common.dataset(train_table, cfg, "finetune", ["age"])
     loss_of = LOSSES[f.loss]
 
@@ -95,7 +104,7 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
         if result.rank != 0:  # only rank 0 writes
             continue
         extra = {
-            "init_age": init_age, "age_scale": age_scale, "spec": dict(common.vit_spec(cfg).__dict__),
+            "init_age": init_age, "age_scale": age_scale, "spec": dict(vit.__dict__),
             "stage": number, "val_mae": result.best_value, "pretrained": pretrained, "fraction": fraction,
         }  # fmt: skip
         save_checkpoint(checkpoint_path(cfg.profile, pretrained, fraction, number), model, extra)
@@ -103,6 +112,18 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
         return checkpoint_path(cfg.profile, pretrained, fraction)
     common.finish(out, cfg, "finetune-age", started, train_photos=len(train_table), **results)
     return checkpoint_path(cfg.profile, pretrained, fraction)
+
+
+def import_published(cfg: Config, out: Path) -> Path:
+    """The published FaceAge model (``faceage.weights``) as this run's stage-2 model, in place of fine-tuning."""
+    if common.rank() != 0:  # rank 0 imports; the others wait for it
+        common.wait_for(lambda: (out / "done.json").is_file(), f"{out} (the imported FaceAge model)")
+        return checkpoint_path(cfg.profile)
+    started = provenance.now()
+    imported = common.import_published(cfg, "faceage.weights", cfg.faceage.weights, "faceage")
+    importer.save(imported, checkpoint_path(cfg.profile))
+    common.finish(out, cfg, "finetune-age", started, imported=imported.provenance)
+    return checkpoint_path(cfg.profile)
 
 
 def load(path: Path) -> FaceAgeModel:

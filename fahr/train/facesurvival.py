@@ -61,10 +61,11 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
         raise ValueError(f"the validation split of clinical cohort A ({len(val_table)} patients, "
                          f"{int(val_table['event'].sum())} deaths) cannot rank anyone: concordance, on which "
                          "FaceSurvival is selected, needs two patients and a death")  # fmt: skip
+    vit, encoder = pretrain.encoder_state(cfg, progress) if pretrained else (common.vit_spec(cfg), None)
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone, not on the process
-    model = FaceSurvivalModel(build_encoder(common.vit_spec(cfg)))
-    if pretrained:
-        load_encoder(model, torch.load(pretrain.run(cfg, progress), map_location="cpu", weights_only=True)["model"])
+    model = FaceSurvivalModel(build_encoder(vit))
+    if encoder is not None:
+        load_encoder(model, encoder)
     train = common.dataset(train_table, cfg, "finetune", ["time", "event"])
     events = train_table["event"].to_numpy().astype(bool)
     batch_size = min(s.batch_size, len(train_table))
@@ -90,7 +91,7 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
     if result.rank != 0:  # only rank 0 writes
         return checkpoint_path(cfg.profile, pretrained, fraction)
     model.load_state_dict(load_checkpoint(result.best_path)["model"])
-    extra = {"spec": dict(common.vit_spec(cfg).__dict__), "val_c_index": result.best_value, "pretrained": pretrained,
+    extra = {"spec": dict(vit.__dict__), "val_c_index": result.best_value, "pretrained": pretrained,
              "fraction": fraction, "best_epoch": result.best_epoch}  # fmt: skip
     save_checkpoint(checkpoint_path(cfg.profile, pretrained, fraction), model, extra)
     common.finish(out, cfg, "finetune-survival", started, val_c_index=result.best_value, train_photos=len(train_table),

@@ -1,4 +1,5 @@
-"""MAE pretraining of the ViT encoder on the unlabelled corpus (``fahr pretrain``)."""
+"""MAE pretraining of the ViT encoder on the unlabelled corpus (``fahr pretrain``), or, with ``pretrain.weights``,
+the published foundation model imported in its place."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import torch
 from fahr.core import provenance
 from fahr.core.config import Config
 from fahr.core.runtime import load_checkpoint, seed_everything
+from fahr.models import importer
 from fahr.models.heads import save_checkpoint
 from fahr.models.mae import MaskedAutoencoder
+from fahr.models.vit import ViTSpec
 from fahr.train import common
 from fahr.train.loop import Trainer, current_world_size
 
@@ -24,6 +27,8 @@ def build_mae(cfg: Config) -> MaskedAutoencoder:
 
 
 def fingerprint(cfg: Config) -> str:
+    if cfg.pretrain.weights is not None:
+        return common.import_fingerprint(cfg, "pretrain.weights", cfg.pretrain.weights, "foundation")
     return common.fingerprint(cfg, ["synth", "model", "pretrain"], ["fahr.train.pretrain"],
                               [common.cohort_fingerprint(cfg, "pretrain")])  # fmt: skip
 
@@ -33,10 +38,12 @@ def encoder_path(profile: str) -> Path:
 
 
 def run(cfg: Config, progress: bool = True) -> Path:
-    """Pretrain (or resume, or reuse) the MAE; return the path of the encoder checkpoint."""
+    """Pretrain (or resume, or reuse) the MAE, or import ``pretrain.weights``; return the encoder checkpoint's path."""
     out = common.model_dir(cfg.profile, NAME)
     if common.already_done(out, fingerprint(cfg)):
         return encoder_path(cfg.profile)
+    if cfg.pretrain.weights is not None:
+        return import_published(cfg, out)
     started = provenance.now()
     p = cfg.pretrain
     train = common.dataset(common.cohort(cfg, "pretrain", "train"), cfg, "pretrain")
@@ -71,3 +78,21 @@ def run(cfg: Config, progress: bool = True) -> Path:
     common.finish(out, cfg, "pretrain", started, val_loss=result.metrics.get("val_loss"), lr=lr,
                   images_per_s=result.images_per_s, steps=result.steps)  # fmt: skip
     return encoder_path(cfg.profile)
+
+
+def import_published(cfg: Config, out: Path) -> Path:
+    """The published foundation model (``pretrain.weights``) as this stage's encoder, in place of MAE pretraining."""
+    if common.rank() != 0:  # rank 0 imports; the others wait for it
+        common.wait_for(lambda: (out / "done.json").is_file(), f"{out} (the imported encoder)")
+        return encoder_path(cfg.profile)
+    started = provenance.now()
+    imported = common.import_published(cfg, "pretrain.weights", cfg.pretrain.weights, "foundation")
+    importer.save(imported, encoder_path(cfg.profile))
+    common.finish(out, cfg, "pretrain", started, imported=imported.provenance)
+    return encoder_path(cfg.profile)
+
+
+def encoder_state(cfg: Config, progress: bool = True) -> tuple[ViTSpec, dict[str, torch.Tensor]]:
+    """The encoder that fine-tuning starts from (MAE-pretrained here, or imported): its spec and its weights."""
+    payload = load_checkpoint(run(cfg, progress))
+    return ViTSpec(**payload["extra"]["spec"]), payload["model"]

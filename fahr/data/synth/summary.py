@@ -89,7 +89,7 @@ def perturbation_examples(profile: str, people: int = 2) -> tuple[list, list[str
 def region_example(profile: str) -> tuple[np.ndarray, np.ndarray]:
     """A reference face of the pairs cohort and its named-region label map (rendered again, identical)."""
     _, truth, planted = cohorts.load(profile, "pairs")
-    row = cohorts._python(truth[truth["condition"] == "reference"].iloc[0].to_dict())
+    row = cohorts.plain_row(truth[truth["condition"] == "reference"].iloc[0].to_dict())
     out = render(*cohorts.face_of(row), size=int(planted["image_size"]), with_regions=True)
     return out.image, out.regions
 
