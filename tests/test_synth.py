@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,8 @@ from lifelines import CoxPHFitter
 
 from fahr.core import config
 from fahr.data import manifest
-from fahr.data.synth import cohorts, world
+from fahr.data.align import AlignResult
+from fahr.data.synth import cohorts, summary, world
 from fahr.data.synth.face import Capture, FaceParams, Modifiers
 from fahr.data.synth.render import LANDMARKS, REGIONS, render
 
@@ -152,7 +154,7 @@ def test_faces_carry_the_age_signal_but_it_is_not_trivial() -> None:
     cfg = config.load("smoke", ["synth.age_n=150", "synth.repeat_photo_rate=0.0"])
     truth, _ = cohorts.design_age(cfg, cohorts.cohort_rng(0, "age"))
     pixels = np.stack([
-        render(*cohorts.face_of(cohorts._python(row)), size=32).image.mean(axis=2).ravel() / 255.0
+        render(*cohorts.face_of(cohorts.plain_row(row)), size=32).image.mean(axis=2).ravel() / 255.0
         for row in truth.to_dict("records")
     ])  # fmt: skip
     ages = truth["label_age"].to_numpy()
@@ -196,3 +198,26 @@ def test_fahr_synth_again_renders_nothing(smoke_synth) -> None:
     _, first, second = smoke_synth
     assert "rendering cohort" in first.stdout
     assert "rendering cohort" not in second.stdout and second.stdout.count("is up to date") == len(cohorts.COHORTS)
+
+
+def test_chapter_summaries_leave_out_excluded_cohorts_and_average_the_clinical_photos(smoke_synth, monkeypatch) -> None:
+    folder, _, _ = smoke_synth
+    monkeypatch.setenv("FAHR_ARTIFACTS", str(folder.parents[1]))
+    every, some = summary.ages("smoke"), summary.ages("smoke", exclude=("pairs",))
+    assert set(every["cohort"]) == set(cohorts.COHORTS) and set(some["cohort"]) == set(cohorts.COHORTS) - {"pairs"}
+    pd.testing.assert_frame_equal(some, every[every["cohort"] != "pairs"].reset_index(drop=True))
+    truth = summary.clinical_truth("smoke")
+    assert list(truth) == ["clinical-a", "clinical-b"]
+    pd.testing.assert_frame_equal(truth["clinical-b"], cohorts.load("smoke", "clinical-b")[1])
+    images, labels = summary.mean_faces("smoke", ("clinical-b",))
+    assert labels == ["mean of all clinical-b photos"]
+    np.testing.assert_array_equal(images[0], summary.mean_face("smoke", "clinical-b"))
+
+
+def test_alignment_reading_reports_faces_flag_and_residual() -> None:
+    aligned = AlignResult(crop=None, landmarks=None, n_faces=1, flag="ok", residual=1.26)
+    assert summary.alignment_reading(aligned) == (
+        "Faces found: **1**, flag **ok**, mean landmark distance to the template after alignment **1.3 px**."
+    )
+    none = replace(aligned, n_faces=0, flag="no_face", residual=float("nan"))
+    assert summary.alignment_reading(none).startswith("Faces found: **0**, flag **no_face**")

@@ -23,6 +23,7 @@ from fahr.data.synth.render import render
 from fahr.explain.attribution import CONTROL, METHODS, attribute, forward
 from fahr.explain.faithfulness import Faithfulness, deletion_insertion
 from fahr.explain.regions import density, distinctness, profile, rank_correlation, regional
+from fahr.stats import ALPHA
 from fahr.train import common
 
 MIN_AVERAGED = 16  # photos at least in any clinical-cohort average shown (privacy: no individual patient)
@@ -96,7 +97,7 @@ def photos(cfg, cohort: str, split: str = "test", n: int | None = None) -> tuple
 def region_maps(rows: pd.DataFrame, size: int) -> np.ndarray:
     """Named-region label maps ``[N, H, W]`` of FAHR-Synth photos, rendered again from their truth rows."""
     return np.stack(
-        [render(*cohorts.face_of(cohorts._python(row)), size=size, with_regions=True).regions
+        [render(*cohorts.face_of(cohorts.plain_row(row)), size=size, with_regions=True).regions
          for row in rows.to_dict("records")]
     )  # fmt: skip
 
@@ -209,10 +210,10 @@ def distinctness_table(a: Explained, b: Explained, n_boot: int = 1000, n_perm: i
     return pd.DataFrame(rows).T.rename_axis("method")
 
 
-def distinctness_reading(distinct: pd.DataFrame, trusted: str, *, alpha: float) -> str:
+def distinctness_reading(distinct: pd.DataFrame, trusted: str) -> str:
     """A Markdown sentence from ``distinctness_table``: the ``trusted`` method's Spearman (95 % CI), share-profile
-    distance and permutation p, the range of the Spearman over the methods, and whether the profiles differ at
-    significance level ``alpha`` (``fahr.report.claims.ALPHA``)."""
+    distance and permutation p, the range of the Spearman over the methods, and whether the profiles differ
+    (permutation p below ``ALPHA``)."""
     d = distinct.loc[trusted]
     return (
         f"With {trusted} maps on {int(d['photos'])} clinical photos, the regional profiles of FaceAge and FaceSurvival "
@@ -222,7 +223,7 @@ def distinctness_reading(distinct: pd.DataFrame, trusted: str, *, alpha: float) 
         f"{distinct['spearman'].astype(float).min():.2f} to {distinct['spearman'].astype(float).max():.2f}: "
         + (
             "no evidence that the two models use different regions."
-            if d["permutation p"] >= alpha
+            if d["permutation p"] >= ALPHA
             else "the two models distribute their saliency over the regions differently."
         )
     )
@@ -240,12 +241,10 @@ def reading(
     trusted: str,
     age: Explained,
     survival: Explained,
-    *,
-    alpha: float,
 ) -> str:
     """The chapter's closing paragraph (Markdown): where each model looks most (``regional_table``), the share of
     its saliency in the regions of its planted cues against their area (``alignment_table``, in per cent), and
-    whether the two models' profiles differ at significance level ``alpha`` (``distinctness_table``)."""
+    whether the two models' profiles differ (``distinctness_table``'s permutation p below ``ALPHA``)."""
     d = distinct.loc[trusted]
     age_top, survival_top = top_regions(regions, age), top_regions(regions, survival)
     age_fit, surv_fit = alignment.loc[(age.label, "age")], alignment.loc[(survival.label, "frailty")]
@@ -261,7 +260,7 @@ def reading(
         + (
             "and a permutation test finds no difference: on this build the two models do not look at measurably "
             "different places."
-            if d["permutation p"] >= alpha
+            if d["permutation p"] >= ALPHA
             else f"and differ beyond chance (p = {d['permutation p']:.3f}): the models weigh the regions differently, "
             "as the paper reports."
         )
