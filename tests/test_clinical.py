@@ -59,6 +59,7 @@ def test_the_face_visible_oracle_weighs_frailty_and_gap_by_their_planted_log_haz
     assert oracle.tolist() == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_the_oracle_recovers_the_planted_biological_age_hazard_ratio(models) -> None:
     planted = truth.planted_hazard_ratios()["biological-age gap (per decade)"]
     assert planted == pytest.approx(np.exp(world.HAZARD["bio_gap_decade"]))
@@ -66,6 +67,7 @@ def test_the_oracle_recovers_the_planted_biological_age_hazard_ratio(models) -> 
     assert hr["lower"] < planted < hr["upper"]
 
 
+@pytest.mark.slow
 def test_clinical_terms_sit_near_their_planted_values_and_race_near_one(models) -> None:
     """Without the latent frailty in the model the clinical terms absorb some of it, so they are close to, not
     exactly at, the planted values; race was planted with no effect."""
@@ -77,12 +79,14 @@ def test_clinical_terms_sit_near_their_planted_values_and_race_near_one(models) 
     assert terms.loc["cancer: lung", "hr"] > 1 > terms.loc["cancer: prostate", "hr"]
 
 
+@pytest.mark.slow
 def test_faceage_per_decade_equals_the_gap_per_decade_when_age_is_adjusted_for(models) -> None:
     a = models["FaceAge per decade"].hr("FaceAge (per decade)")["hr"]
     b = models["FaceAge gap per decade"].hr("FaceAge gap (per decade)")["hr"]
     assert a == pytest.approx(b, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_noisier_scores_give_attenuated_hazard_ratios(models) -> None:
     oracle = models["oracle face risk quartiles"].hr("risk quartile: Q4")["hr"]
     model = models["FaceSurvival quartiles"].hr("risk quartile: Q4")["hr"]
@@ -95,6 +99,7 @@ def test_noisier_scores_give_attenuated_hazard_ratios(models) -> None:
     assert decade["FaceAge per decade"] > decade["FaceAge scratch per decade"]
 
 
+@pytest.mark.slow
 def test_nested_tests_find_what_a_score_adds_and_nothing_in_noise(cohort) -> None:
     tests = survival.nested_tests(cohort, "synthetic").set_index(["full model", "reduced model"])
     assert tests.loc[("clinical + FaceSurvival", "clinical"), "p"] < 1e-6
@@ -115,6 +120,7 @@ def test_quartile_cuts_and_scale_come_from_the_development_cohort() -> None:
     assert pb["facesurvival sd"].mean() > 0
 
 
+@pytest.mark.slow
 def test_no_interaction_was_planted_and_none_is_found_in_a_large_cohort(cohort) -> None:
     hrs, tests = subgroups.survival_hr(cohort, "synthetic")
     assert set(tests["variable"]) == {"sex", "race", "cancer type", "age group"}
@@ -123,6 +129,7 @@ def test_no_interaction_was_planted_and_none_is_found_in_a_large_cohort(cohort) 
     assert len(estimated) >= 12 and (estimated["HR"] > 1).all()
 
 
+@pytest.mark.slow
 def test_subgroup_interaction_is_detected_when_one_is_there(cohort) -> None:
     """Give the score no effect in women: the risk × sex interaction test must reject."""
     women = cohort["sex"] == "F"
@@ -141,6 +148,7 @@ def test_age_groups_label_every_age() -> None:
         "<60", "60–69", "70+"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_cohort_description_counts_patients_and_deaths_in_whole_numbers(cohort) -> None:
     an = survival.Analysis(None, {"A": cohort, "B": cohort.head(1000)}, cohort, None, None)
     table = survival.describe(an)

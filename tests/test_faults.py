@@ -97,6 +97,7 @@ def pretraining(tmp_path_factory) -> dict:
             "rerun": rerun, "synth_before": synth_before, "synth_after": files(killed / "smoke" / "synth")}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_kill_came_mid_run_after_the_first_checkpoint(pretraining) -> None:
     at_kill = pretraining["at_kill"]
     assert at_kill["returncode"] == -signal.SIGKILL
@@ -104,6 +105,7 @@ def test_the_kill_came_mid_run_after_the_first_checkpoint(pretraining) -> None:
     assert "done.json" not in at_kill["files"] and "encoder.pt" not in at_kill["files"]  # it had not finished
 
 
+@pytest.mark.slow
 def test_the_rerun_resumed_instead_of_starting_again(pretraining) -> None:
     """The log lines written before the checkpoint are kept byte for byte, timings included: a fresh start would
     have rewritten them with new timings."""
@@ -114,6 +116,7 @@ def test_the_rerun_resumed_instead_of_starting_again(pretraining) -> None:
     assert "[pretrain]" in pretraining["rerun"].stdout
 
 
+@pytest.mark.slow
 def test_the_resumed_stage_ends_with_the_weights_metrics_and_log_of_an_unkilled_run(pretraining) -> None:
     reference, killed = pretraining["reference"], pretraining["killed"]
     for name in ("encoder.pt", "best.pt", "last.pt"):
@@ -126,10 +129,12 @@ def test_the_resumed_stage_ends_with_the_weights_metrics_and_log_of_an_unkilled_
     assert not [p for p in killed.iterdir() if ".tmp" in p.name]  # no half-written file left behind
 
 
+@pytest.mark.slow
 def test_the_kill_and_the_rerun_left_the_cohort_they_read_untouched(pretraining) -> None:
     assert pretraining["synth_after"] == pretraining["synth_before"]
 
 
+@pytest.mark.slow
 def test_a_stage_gives_the_same_weights_whatever_the_global_random_state(pretraining, tmp_path, monkeypatch) -> None:
     """What a fresh process amounts to: torch seeds its global generator at random when Python starts."""
     cohort = pretraining["killed"].parents[1] / "synth"
@@ -268,6 +273,7 @@ def test_a_shard_run_over_a_corrupt_photo_fails_and_keeps_the_previous_shards(co
     assert files(shards) == before
 
 
+@pytest.mark.slow
 def test_the_command_line_reports_a_bad_manifest_in_one_message_without_a_traceback(cohort, tmp_path) -> None:
     bad = edit(cohort, 4, "event", "2")
     out = subprocess.run(

@@ -41,6 +41,9 @@ def smoke(tmp_path_factory):
         yield artifacts, privacy.clinical_faces("smoke"), clinical, cohorts.load("smoke", "age")[0]
 
 
+pytestmark = pytest.mark.slow  # every test here reads the smoke cohorts rendered by the fixture above
+
+
 def photos(table, rows) -> list[np.ndarray]:
     return [align.read_image(table["path"].iloc[i]) for i in rows]
 

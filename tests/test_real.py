@@ -35,6 +35,8 @@ TINY = [
     "facesurvival.epochs=1", "facesurvival.batch_size=8", "facesurvival.min_events=2", "synth.workers=1",
 ]  # fmt: skip
 
+pytestmark = pytest.mark.slow  # every test here runs `python -m fahr.cli` (prepare, train) in a subprocess
+
 
 def portraits() -> list[np.ndarray]:
     """Photos with one face each: two portraits, mirrored, shifted and lit differently (16 in all)."""

@@ -30,6 +30,9 @@ def smoke(tmp_path_factory):
         yield cfg, artifacts, paths
 
 
+pytestmark = pytest.mark.slow  # every test here reads the smoke profile trained by the fixture above
+
+
 def test_mae_pretraining_loss_falls(smoke) -> None:
     cfg, _, _ = smoke
     log = read_metrics(common.model_dir(cfg.profile, pretrain.NAME))

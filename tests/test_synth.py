@@ -147,6 +147,7 @@ def test_oracle_concordance_is_high_but_not_perfect() -> None:
     assert truth["time"].min() > 0
 
 
+@pytest.mark.slow
 def test_faces_carry_the_age_signal_but_it_is_not_trivial() -> None:
     from sklearn.linear_model import RidgeCV
     from sklearn.model_selection import cross_val_predict
@@ -175,6 +176,7 @@ def smoke_synth(tmp_path_factory):
     return artifacts / "smoke" / "synth", first, second
 
 
+@pytest.mark.slow
 def test_fahr_synth_writes_every_cohort_with_a_valid_manifest_and_planted_truth(smoke_synth) -> None:
     folder, first, _ = smoke_synth
     for cohort in cohorts.COHORTS:
@@ -194,6 +196,7 @@ def test_fahr_synth_writes_every_cohort_with_a_valid_manifest_and_planted_truth(
     assert pairs.groupby("pair_id")["condition"].nunique().eq(1 + len(world.PERTURBATIONS)).all()
 
 
+@pytest.mark.slow
 def test_fahr_synth_again_renders_nothing(smoke_synth) -> None:
     _, first, second = smoke_synth
     assert "rendering cohort" in first.stdout

@@ -211,6 +211,7 @@ RESUME_SPEC = dict(epochs=3, batch_size=8, accum_steps=2, log_every=3, checkpoin
 STALL_AT = 32 + 24  # the 56th micro-batch: epoch 2, micro-batch 24 (step 28), after the checkpoint of step 25
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_metrics_and_log(tmp_path: Path) -> None:
     """A real SIGKILL: the worker stalls inside a training step after writing the checkpoint of step 25 and a
     log line beyond it; dropout and in-process augmentation make the random states matter."""
@@ -356,6 +357,7 @@ def test_resume_refuses_another_recipe(tmp_path: Path) -> None:
 DDP_SPEC = dict(epochs=3, lr=1e-2, batch_size=8, accum_steps=2, grad_clip=1.0, checkpoint_every=5)
 
 
+@pytest.mark.slow
 def test_two_ddp_processes_train_like_one_process_with_the_same_global_batch(tmp_path: Path) -> None:
     """torchrun, 2 processes on gloo, 8 images each per micro-batch, against 1 process with 16: the same
     32 images per optimizer step. Only rank 0 writes (every file write is recorded with an audit hook)."""
