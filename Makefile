@@ -13,7 +13,7 @@ SETS := $(foreach s,$(SET),--set $(s))
 # pip's find-links warnings on this kind of machine are noise; keep everything else
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup setup-browser book chapter publish test lint format bench lock readme-figure clean clean-all
+.PHONY: help setup setup-browser book chapter publish test test-fast lint format bench lock readme-figure clean clean-all
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,8 +41,12 @@ chapter: setup  ## re-execute one chapter and re-render: make chapter NB=reprodu
 publish: setup  ## push the built book to gh-pages (PROFILE=demo|paper, REMOTE=origin; ALLOW_CLINICAL=1 for real patients)
 	$(BIN)/fahr publish --profile $(PROFILE) --remote $(or $(REMOTE),origin) $(if $(ALLOW_CLINICAL),--allow-clinical,)
 
-test: setup setup-browser  ## install, then run the test suite (which builds the smoke book end to end)
-	$(BIN)/python -m pytest
+# -n auto: one pytest-xdist worker per core; each test file stays on one worker (--dist loadfile in pyproject.toml)
+test: setup setup-browser  ## install, then run the whole test suite on every core (it builds the smoke book end to end)
+	$(BIN)/python -m pytest -n auto
+
+test-fast: setup  ## the quick tier for the edit-test loop: every test not marked slow, on every core
+	$(BIN)/python -m pytest -n auto -m "not slow"
 
 lint: setup  ## ruff: lint and formatting
 	$(BIN)/ruff check .
