@@ -69,6 +69,20 @@ def import_published(cfg: Config, key: str, value: str, kind: str) -> importer.I
     return imported
 
 
+def import_stage(cfg: Config, out: Path, key: str, kind: str, target: Path, stage: str) -> Path:
+    """A stage's result taken from the published file that config ``key`` names, in place of training: rank 0
+    imports it as ``kind`` into ``target`` and marks the stage done in ``out``; the other ranks wait for that."""
+    if rank() != 0:
+        wait_for(lambda: (out / "done.json").is_file(), f"{out} (the imported {kind} model)")
+        return target
+    started = provenance.now()
+    section, field = key.split(".")
+    imported = import_published(cfg, key, getattr(getattr(cfg, section), field), kind)
+    importer.save(imported, target)
+    finish(out, cfg, stage, started, imported=imported.provenance)
+    return target
+
+
 def train_spec(
     cfg: Config, epochs: int, batch_size: int, lr: float, warmup: float, weight_decay: float, **kw
 ) -> TrainSpec:

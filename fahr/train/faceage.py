@@ -15,7 +15,6 @@ from fahr.core import provenance
 from fahr.core.config import Config
 from fahr.core.runtime import load_checkpoint, seed_everything
 from fahr.data.loading import AgeBalancedSampler
-from fahr.models import importer
 from fahr.models.heads import FaceAgeModel, load_encoder, load_weights, save_checkpoint
 from fahr.models.vit import ViTSpec, build_encoder
 from fahr.train import common, pretrain
@@ -116,14 +115,7 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
 
 def import_published(cfg: Config, out: Path) -> Path:
     """The published FaceAge model (``faceage.weights``) as this run's stage-2 model, in place of fine-tuning."""
-    if common.rank() != 0:  # rank 0 imports; the others wait for it
-        common.wait_for(lambda: (out / "done.json").is_file(), f"{out} (the imported FaceAge model)")
-        return checkpoint_path(cfg.profile)
-    started = provenance.now()
-    imported = common.import_published(cfg, "faceage.weights", cfg.faceage.weights, "faceage")
-    importer.save(imported, checkpoint_path(cfg.profile))
-    common.finish(out, cfg, "finetune-age", started, imported=imported.provenance)
-    return checkpoint_path(cfg.profile)
+    return common.import_stage(cfg, out, "faceage.weights", "faceage", checkpoint_path(cfg.profile), "finetune-age")
 
 
 def load(path: Path) -> FaceAgeModel:

@@ -10,7 +10,6 @@ import torch
 from fahr.core import provenance
 from fahr.core.config import Config
 from fahr.core.runtime import load_checkpoint, seed_everything
-from fahr.models import importer
 from fahr.models.heads import save_checkpoint
 from fahr.models.mae import MaskedAutoencoder
 from fahr.models.vit import ViTSpec
@@ -82,14 +81,7 @@ def run(cfg: Config, progress: bool = True) -> Path:
 
 def import_published(cfg: Config, out: Path) -> Path:
     """The published foundation model (``pretrain.weights``) as this stage's encoder, in place of MAE pretraining."""
-    if common.rank() != 0:  # rank 0 imports; the others wait for it
-        common.wait_for(lambda: (out / "done.json").is_file(), f"{out} (the imported encoder)")
-        return encoder_path(cfg.profile)
-    started = provenance.now()
-    imported = common.import_published(cfg, "pretrain.weights", cfg.pretrain.weights, "foundation")
-    importer.save(imported, encoder_path(cfg.profile))
-    common.finish(out, cfg, "pretrain", started, imported=imported.provenance)
-    return encoder_path(cfg.profile)
+    return common.import_stage(cfg, out, "pretrain.weights", "foundation", encoder_path(cfg.profile), "pretrain")
 
 
 def encoder_state(cfg: Config, progress: bool = True) -> tuple[ViTSpec, dict[str, torch.Tensor]]:
