@@ -300,8 +300,8 @@ def _clinical_fixture(root: Path) -> Path:
             "file": [f"img/{i:03d}.jpg" for i in range(n)],
             "age_at_photo": [40 + i for i in range(n)],
             "gender": ["1", "2"] * (n // 2),
-            "followup_days": [365.25 * (1 + i % 5) for i in range(n)],
-            "dead": ["yes", "no", "no"] * (n // 3),
+            "followup_days": [365.25 * (1 + i // 2 % 5) for i in range(n)],  # one outcome per patient (mrn)
+            "dead": [["yes", "no", "no"][i // 2 % 3] for i in range(n)],
             "stage": [1 + i % 4 for i in range(n)],
             "site": "lung",
             "ecog_score": [i % 3 for i in range(n)],
@@ -330,7 +330,7 @@ def test_clinical_csv_maps_columns_codes_and_days_to_years(tmp_path: Path) -> No
         0,
         "lung",
     ]
-    assert result.manifest["time"].tolist()[:5] == pytest.approx([1, 2, 3, 4, 5])
+    assert result.manifest["time"].tolist()[:6] == pytest.approx([1, 1, 2, 2, 3, 3])
     assert (result.manifest["dataset"] == "maastro").all() and result.skipped.empty
     _assert_valid_and_subject_exclusive(result)
     again = adapters.clinical_csv(csv, tmp_path, COLUMNS, "maastro", codes=CODES, time_unit="days", check_images=False)
@@ -372,11 +372,12 @@ def test_clinical_csv_impossible_value_raises_naming_csv_row_and_column(
 def test_clinical_csv_exclude_sets_bad_rows_aside_with_row_and_column(tmp_path: Path) -> None:
     csv = _clinical_fixture(tmp_path)
     table = pd.read_csv(csv, dtype=str)
-    table.loc[2, "followup_days"] = "-30"
+    table.loc[[2, 3], "followup_days"] = "-30"  # both photos of patient MRN001
     table.to_csv(csv, index=False)
     result = adapters.clinical_csv(csv, tmp_path, COLUMNS, "maastro", codes=CODES, on_invalid="exclude")
-    assert len(result.manifest) == 23 and "P002" not in set(result.manifest["image_id"])
+    assert len(result.manifest) == 22 and not {"P002", "P003"} & set(result.manifest["image_id"])
     assert _skip_reason(result, "img/002.jpg") == "row 3, column 'time': negative survival time"
+    assert _skip_reason(result, "img/003.jpg") == "row 4, column 'time': negative survival time"
 
 
 def test_clinical_csv_keeps_a_split_column_and_flags_a_patient_in_two_splits(tmp_path: Path) -> None:
