@@ -9,6 +9,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SET ?=
 NB ?=
+# pytest-xdist workers for make test and test-fast: auto = one per core, 0 = serial
+JOBS ?= auto
 SETS := $(foreach s,$(SET),--set $(s))
 # pip's find-links warnings on this kind of machine are noise; keep everything else
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
@@ -41,12 +43,12 @@ chapter: setup  ## re-execute one chapter and re-render: make chapter NB=reprodu
 publish: setup  ## push the built book to gh-pages (PROFILE=demo|paper, REMOTE=origin; ALLOW_CLINICAL=1 for real patients)
 	$(BIN)/fahr publish --profile $(PROFILE) --remote $(or $(REMOTE),origin) $(if $(ALLOW_CLINICAL),--allow-clinical,)
 
-# -n auto: one pytest-xdist worker per core; each test file stays on one worker (--dist loadfile in pyproject.toml)
-test: setup setup-browser  ## install, then run the whole test suite on every core (it builds the smoke book end to end)
-	$(BIN)/python -m pytest -n auto
+# each test file stays whole on one worker (--dist loadfile in pyproject.toml): a module's fixtures are built once
+test: setup setup-browser  ## install, then run the whole test suite on every core (JOBS=auto|N|0; it builds the smoke book)
+	$(BIN)/python -m pytest -n $(JOBS)
 
-test-fast: setup  ## the quick tier for the edit-test loop: every test not marked slow, on every core
-	$(BIN)/python -m pytest -n auto -m "not slow"
+test-fast: setup  ## the quick tier for the edit-test loop: the tests not marked slow, on every core (JOBS=auto|N|0)
+	$(BIN)/python -m pytest -n $(JOBS) -m "not slow"
 
 lint: setup  ## ruff: lint and formatting
 	$(BIN)/ruff check .

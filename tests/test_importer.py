@@ -337,6 +337,7 @@ def artifacts(tmp_path, monkeypatch) -> Path:
     return tmp_path / "artifacts"
 
 
+@pytest.mark.slow  # trains or runs the command line
 def test_pretrain_weights_replace_pretraining_and_their_sha256_is_in_the_fingerprint(hf, tmp_path, artifacts) -> None:
     mae = randomise(hf.ViTMAEForPreTraining(hf_config(hf, TINY, mae=True)), seed=10)
     path = save_published(tmp_path / "fahr_face.pth", mae)
@@ -358,6 +359,7 @@ def test_pretrain_weights_replace_pretraining_and_their_sha256_is_in_the_fingerp
     assert pretrain.fingerprint(cfg) != before
 
 
+@pytest.mark.slow  # trains or runs the command line
 def test_faceage_weights_make_the_faceage_stage_return_the_imported_model(hf, tmp_path, artifacts) -> None:
     source = randomise(ViTForAgeEstimation(hf, hf_config(hf, TINY)), seed=12)
     path = save_published(tmp_path / "fahr_faceage.pth", source)
@@ -383,6 +385,7 @@ def test_a_published_file_of_another_shape_names_the_model_keys_to_set(hf, tmp_p
         faceage.run(config.load("smoke", [f"faceage.weights={tmp_path / 'absent.pth'}"]), progress=False)
 
 
+@pytest.mark.slow  # trains or runs the command line
 def test_facesurvival_fine_tunes_from_the_imported_foundation_model(hf, tmp_path, artifacts) -> None:
     mae = randomise(hf.ViTMAEForPreTraining(hf_config(hf, TINY, mae=True)), seed=14)
     path = save_published(tmp_path / "fahr_face.pth", mae)
@@ -402,6 +405,7 @@ def face_photos(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow  # trains or runs the command line
 def test_fahr_predict_runs_on_a_raw_published_faceage_file(hf, tmp_path, artifacts) -> None:
     size = dict(TINY, image=112, patch=16)
     source = randomise(ViTForAgeEstimation(hf, hf_config(hf, size)), seed=15)
@@ -421,6 +425,7 @@ def test_fahr_predict_runs_on_a_raw_published_faceage_file(hf, tmp_path, artifac
     assert list((artifacts / "imported").glob("*.pt")) == cached
 
 
+@pytest.mark.slow  # trains or runs the command line
 def test_fahr_import_weights_writes_a_checkpoint_and_says_what_it_assumed(hf, tmp_path, artifacts) -> None:
     mae = randomise(hf.ViTMAEForPreTraining(hf_config(hf, TINY, mae=True)), seed=16)
     path = save_published(tmp_path / "fahr_face.pth", mae)

@@ -203,6 +203,7 @@ def test_fahr_synth_again_renders_nothing(smoke_synth) -> None:
     assert "rendering cohort" not in second.stdout and second.stdout.count("is up to date") == len(cohorts.COHORTS)
 
 
+@pytest.mark.slow  # reads the smoke cohorts the CLI renders
 def test_chapter_summaries_leave_out_excluded_cohorts_and_average_the_clinical_photos(smoke_synth, monkeypatch) -> None:
     folder, _, _ = smoke_synth
     monkeypatch.setenv("FAHR_ARTIFACTS", str(folder.parents[1]))
