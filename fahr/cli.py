@@ -40,15 +40,16 @@ def _load(args: argparse.Namespace) -> config.Config:
 
 
 def _load_data(args: argparse.Namespace) -> config.Config:
-    """The config of a command that reads the profile's data: the real datasets it needs must be present
-    before anything runs (all of them for the book and the evaluation tables, which read FAHR-Synth only)."""
+    """The config of a command that reads the profile's data: a training stage needs every real dataset of its
+    cohorts before anything runs; the book needs at least one (a chapter without its datasets says what to
+    provide)."""
     from fahr.data.real import prepare
 
     cfg = _load(args)
     if args.command in prepare.STAGE_COHORTS:
-        prepare.check(cfg, prepare.datasets_of(prepare.STAGE_COHORTS[args.command]))
+        prepare.check_cohorts(cfg, prepare.STAGE_COHORTS[args.command])
     else:
-        prepare.check_book(cfg)
+        prepare.check_any(cfg)
     return cfg
 
 
@@ -82,10 +83,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from fahr.data.synth import cohorts
+    from fahr.data.synth import cohorts, export
 
     cfg = _load(args)
-    built = cohorts.build(cfg, tuple(args.cohort) if args.cohort else cohorts.COHORTS, force=args.force)
+    chosen = tuple(args.cohort) if args.cohort else cohorts.COHORTS
+    if args.export is not None:  # the cohorts in the real datasets' formats, for `fahr prepare`
+        target = args.export.expanduser().resolve()
+        try:
+            summary = export.export(cfg, target, chosen, force=args.force)
+        except FileExistsError as err:
+            print(f"fahr synth: {err}", file=sys.stderr)
+            return 2
+        print(summary.to_string(index=False))
+        print(f"[synth] exported to {target} (described in {target / export.README})")
+        command = export.prepare_command(cfg.profile, target, chosen)
+        if command:
+            print(f"[synth] prepare the real cohorts from it with:\n  {command}")
+        return 0
+    built = cohorts.build(cfg, chosen, force=args.force)
     for name, row in built.iterrows():
         print(f"[synth] {name}: {row.folder / 'manifest.parquet'}")
     return 0
@@ -267,7 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=commands[stage])
     synth = sub.choices["synth"]
     synth.add_argument("--cohort", action="append", help="only this cohort (repeatable); default: all")
-    synth.add_argument("--force", action="store_true", help="render even if the cohort is up to date")
+    synth.add_argument("--force", action="store_true", help="render even if the cohort is up to date (with --export: "
+                       "replace a previous export in DIR instead; cohorts are rendered only if stale)")  # fmt: skip
+    synth.add_argument("--export", type=Path, metavar="DIR", help="write the cohorts into DIR (new or empty) in the "
+                       "real datasets' own formats, for `fahr prepare` (DIR/README.txt says how)")  # fmt: skip
     sub.choices["prepare"].add_argument(
         "--cohort", action="append", choices=("pretrain", "age", "clinical-a", "clinical-b"),
         help="only this cohort (repeatable); default: all",
