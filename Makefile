@@ -15,7 +15,7 @@ SETS := $(foreach s,$(SET),--set $(s))
 # pip's find-links warnings on this kind of machine are noise; keep everything else
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup setup-browser book chapter publish test test-fast lint format bench lock readme-figure clean clean-all
+.PHONY: help setup setup-browser book book-real chapter publish test test-fast lint format bench lock readme-figure clean clean-all
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,6 +35,15 @@ setup-browser:  ## install Debian's headless Chromium for the rendering tests (n
 
 book: setup  ## execute the chapters that changed and render the book (PROFILE=demo|smoke|paper, SET="k=v ...")
 	$(BIN)/fahr book --profile $(PROFILE) $(SETS)
+
+# The real-data book without real data: FAHR-Synth written in the real datasets' own formats (unaligned photos, no
+# planted truth), then the book built from that tree with data.source=real, in its own artifacts folder so that it
+# never replaces the FAHR-Synth book of the same profile.
+REAL_ARTIFACTS := artifacts/real-data
+book-real: setup  ## the real-data book from FAHR-Synth exported as real datasets (PROFILE=demo|smoke): artifacts/real-data
+	$(BIN)/fahr synth --profile $(PROFILE) --export $(REAL_ARTIFACTS)/$(PROFILE)-tree --force
+	FAHR_ARTIFACTS=$(REAL_ARTIFACTS) $(BIN)/fahr book --profile $(PROFILE) --set data.source=real \
+	  --set data.root=$(abspath $(REAL_ARTIFACTS))/$(PROFILE)-tree --set 'data.prealigned=[]' $(SETS)
 
 chapter: setup  ## re-execute one chapter and re-render: make chapter NB=reproducibility [PROFILE=..] [SET="k=v"]
 	@test -n "$(NB)" || { echo "usage: make chapter NB=<chapter name> [PROFILE=$(PROFILE)] [SET=\"key=value ...\"]"; exit 2; }

@@ -64,10 +64,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from fahr.core import paths
 from fahr.core.runtime import single_threaded
 from fahr.data import align
+from fahr.data.real import prepare
 from fahr.data.synth import cohorts as synth
 
 CLINICAL_COHORTS = ("clinical-a", "clinical-b")
@@ -196,10 +198,25 @@ def _index_images(images: Iterable[np.ndarray], image_ids: Sequence[str]) -> Cli
     return ClinicalIndex(np.asarray(image_ids, dtype=str), templates, find_basis, find, rank_basis, rank)
 
 
-def clinical_faces(profile: str, cohorts: Sequence[str] = CLINICAL_COHORTS) -> ClinicalIndex:
-    """The index of every photo of the profile's clinical cohorts (FAHR-Synth ``clinical-a`` and ``clinical-b``)."""
+def clinical_tables(profile: str, cohorts: Sequence[str] = CLINICAL_COHORTS) -> list[tuple[Path, pd.DataFrame]]:
+    """(folder, manifest) of every clinical cohort the profile has built: FAHR-Synth's and the prepared real ones
+    (the aligned crops of real patients; both when both exist)."""
+    out = []
+    for name in cohorts:
+        if (synth.cohort_dir(profile, name) / "manifest.parquet").is_file():
+            out.append((synth.cohort_dir(profile, name), synth.load(profile, name)[0]))
+        if (prepare.cohort_dir(profile, name) / "manifest.parquet").is_file():
+            out.append((prepare.cohort_dir(profile, name), prepare.load(profile, name)))
+    if not out:
+        raise FileNotFoundError(f"no clinical cohort of profile {profile!r} is built (FAHR-Synth or real)")
+    return out
 
-    tables = [synth.load(profile, name)[0] for name in cohorts]
+
+def clinical_faces(profile: str, cohorts: Sequence[str] = CLINICAL_COHORTS) -> ClinicalIndex:
+    """The index of every photo of the profile's clinical cohorts (``clinical-a`` and ``clinical-b``, FAHR-Synth's
+    and the prepared real ones)."""
+
+    tables = [table for _, table in clinical_tables(profile, cohorts)]
     paths = [p for table in tables for p in table["path"]]
     ids = [i for table in tables for i in table["image_id"]]
     return index_images((align.read_image(p) for p in paths), ids)
@@ -517,11 +534,9 @@ def clinical_paths(profile: str, cohorts: Sequence[str] = CLINICAL_COHORTS) -> t
     artifacts folder and to the profile's folder), the folders its photos are in, and the photos' file names."""
 
     folders, names = set(), set()
-    for name in cohorts:
-        folder = synth.cohort_dir(profile, name)
+    for folder, table in clinical_tables(profile, cohorts):
         folders |= {str(folder), str(folder.resolve()), str(folder.relative_to(paths.artifacts_root())),
                     str(folder.relative_to(paths.profile_dir(profile)))}  # fmt: skip
-        table = synth.load(profile, name)[0]
         photos = [Path(p) for p in table["path"]]
         folders |= {str(p.parent) for p in photos}
         names |= {p.name for p in photos}

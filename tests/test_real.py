@@ -27,6 +27,7 @@ from fahr.core import config
 from fahr.data import align
 from fahr.data.manifest import ManifestError, find_problems
 from fahr.data.real import prepare
+from fahr.report import book
 
 # Small batches for a tree of a few dozen photos; one short epoch per stage.
 TINY = [
@@ -202,9 +203,27 @@ def test_a_stage_names_only_the_real_datasets_it_needs(data_root, tmp_path) -> N
     assert out.returncode == 2 and "- utkface: put" in out.stderr and "- clinical-b" not in out.stderr
 
 
-def test_the_book_on_real_data_names_the_open_step_and_runs_nothing(data_root, tmp_path) -> None:
-    out = fahr(tmp_path / "artifacts", data_root, "book")
-    assert out.returncode == 2 and "routing the real cohorts through the chapters is the open step" in out.stderr
+def test_a_chapter_without_its_datasets_is_a_page_naming_them(data_root, tmp_path) -> None:
+    partial = tmp_path / "data"
+    partial.mkdir()
+    os.symlink(data_root / "utkface", partial / "utkface")
+    cfg = config.load("smoke", {"data.source": "real", "data.root": str(partial)})
+    absent = {name: [e.name for e, _ in book.missing_data(cfg, name)] for name in book.CHAPTERS}
+    assert absent["cohorts"] == absent["report"] == absent["reproducibility"] == []
+    assert absent["faceage"] == ["webface"]  # the age datasets: any one of them is enough
+    assert absent["facesurvival"] == ["webface", "clinical-a", "clinical-b"]
+    page = book.missing_page(cfg, "facesurvival", book.missing_data(cfg, "facesurvival"))
+    text = page.cells[0].source
+    assert text.startswith("# FaceSurvival") and f"`{partial / 'clinical-b'}/`" in text and "photos.csv" in text
+    weights = config.load("smoke", {"data.source": "real", "data.root": str(partial), "pretrain.weights": "x.pth"})
+    assert book.missing_data(weights, "faceage") == [] and book.missing_data(weights, "pretraining") != []
+    assert prepare.available(cfg) == {"age"} and prepare.present(cfg, "age") == ("utkface",)
+
+
+def test_the_book_with_no_real_dataset_at_all_names_them_and_runs_nothing(tmp_path) -> None:
+    (tmp_path / "empty").mkdir()
+    out = fahr(tmp_path / "artifacts", tmp_path / "empty", "book")
+    assert out.returncode == 2 and "- utkface: put" in out.stderr and "Nothing was run" in out.stderr
     assert not (tmp_path / "artifacts").exists()
 
 
@@ -233,3 +252,22 @@ def test_a_patient_whose_photos_disagree_on_the_outcome_is_refused() -> None:
     problems = find_problems(table)
     reason = "the patient's photos disagree on event"
     assert problems[["row", "column", "reason"]].values.tolist() == [[1, "event", reason], [2, "event", reason]]
+
+
+def test_a_clinical_cohort_with_too_few_deaths_gets_a_page_that_says_so() -> None:
+    from fahr.analysis import survival
+
+    rng = np.random.default_rng(0)
+    n = 40
+    frame = pd.DataFrame({"time": rng.uniform(0.1, 5, n), "event": [1] * 6 + [0] * (n - 6),
+                          "age": rng.uniform(40, 80, n), "sex": rng.choice(["F", "M"], n),
+                          "race": rng.choice(["white", "black", "asian"], n),
+                          "cancer_type": rng.choice(["lung", "breast", "gastrointestinal"], n),
+                          "stage": rng.integers(1, 5, n), "ecog": rng.integers(0, 3, n),
+                          "faceage": rng.uniform(40, 80, n)})  # fmt: skip
+    with pytest.raises(survival.TooFewDeaths, match=r"cohort X: 6 deaths among 40 patients.*cannot be estimated"):
+        survival.check_deaths({"cohort X": frame})
+    survival.check_deaths({"cohort X": frame.assign(event=1)})  # 40 deaths: enough to fit
+    page = book.small_data_page("facesurvival", "cohort X: 6 deaths")
+    assert page.cells[0].source.startswith("# FaceSurvival") and "could not be computed" in page.cells[0].source
+    assert "TooFewDeaths" in book.DATA_TOO_SMALL

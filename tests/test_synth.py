@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -16,7 +15,6 @@ from lifelines import CoxPHFitter
 
 from fahr.core import config
 from fahr.data import manifest
-from fahr.data.align import AlignResult
 from fahr.data.synth import cohorts, summary, world
 from fahr.data.synth.face import Capture, FaceParams, Modifiers
 from fahr.data.synth.render import LANDMARKS, REGIONS, render
@@ -216,12 +214,3 @@ def test_chapter_summaries_leave_out_excluded_cohorts_and_average_the_clinical_p
     images, labels = summary.mean_faces("smoke", ("clinical-b",))
     assert labels == ["mean of all clinical-b photos"]
     np.testing.assert_array_equal(images[0], summary.mean_face("smoke", "clinical-b"))
-
-
-def test_alignment_reading_reports_faces_flag_and_residual() -> None:
-    aligned = AlignResult(crop=None, landmarks=None, n_faces=1, flag="ok", residual=1.26)
-    assert summary.alignment_reading(aligned) == (
-        "Faces found: **1**, flag **ok**, mean landmark distance to the template after alignment **1.3 px**."
-    )
-    none = replace(aligned, n_faces=0, flag="no_face", residual=float("nan"))
-    assert summary.alignment_reading(none).startswith("Faces found: **0**, flag **no_face**")

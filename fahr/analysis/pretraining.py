@@ -10,11 +10,11 @@ import pandas as pd
 import torch
 from sklearn.linear_model import RidgeCV
 
-from fahr import predict
+from fahr.analysis import cohort
 from fahr.core.config import Config
 from fahr.core.runtime import load_checkpoint
 from fahr.data import loading
-from fahr.data.synth import cohorts
+from fahr.data.real import prepare
 from fahr.models.mae import MaskedAutoencoder
 from fahr.models.vit import build_encoder
 from fahr.stats.concordance import harrell
@@ -55,7 +55,10 @@ def features(encoder: torch.nn.Module, table: pd.DataFrame, cfg: Config) -> np.n
 
 
 def linear_probe(cfg: Config) -> pd.DataFrame:
-    """Test MAE (years) of a ridge regression of age on frozen [CLS] features: MAE encoder vs random weights."""
+    """Test MAE (years) of a ridge regression of age on frozen [CLS] features: MAE encoder vs random weights; empty
+    when no age dataset is present (real data)."""
+    if "age" not in prepare.available(cfg):
+        return pd.DataFrame(columns=["test MAE (years)"]).rename_axis("features")
     train, test = common.cohort(cfg, "age", "train"), common.cohort(cfg, "age", "test")
     pretrained = build_encoder(common.vit_spec(cfg))
     pretrained.load_state_dict(torch.load(pretrain.run(cfg, progress=False), weights_only=True)["model"])
@@ -73,6 +76,8 @@ def linear_probe(cfg: Config) -> pd.DataFrame:
 def probe_reading(probe: pd.DataFrame) -> str:
     """A Markdown sentence from ``linear_probe``: how much the MAE-pretrained features change the probe's test
     error (years) against random features of the same shape (negative: pretraining lowers it)."""
+    if probe.empty:
+        return "No age dataset is present, so the probe was not run."
     change = probe.loc[PROBE_PRETRAINED, "test MAE (years)"] - probe.loc[PROBE_RANDOM, "test MAE (years)"]
     return (
         f"Against random features of the same shape, pretraining changes the probe's error by **{change:+.1f} years**."
@@ -81,31 +86,38 @@ def probe_reading(probe: pd.DataFrame) -> str:
 
 def efficiency(cfg: Config) -> pd.DataFrame:
     """Validation FaceAge MAE and FaceSurvival concordance against the share of labelled training data used,
-    for the MAE-pretrained encoder and for the same model trained from scratch."""
+    for the MAE-pretrained encoder and for the same model trained from scratch (FaceSurvival's only where clinical
+    cohort A is present)."""
     rows = []
+    clinical = "clinical-a" in prepare.available(cfg)
     for fraction in [*cfg.baselines.data_fractions, 1.0]:
         for pretrained in (True, False):
             arm = "MAE-pretrained" if pretrained else "from scratch"
             age = json.loads((faceage.run(cfg, pretrained, fraction, progress=False).parent / "done.json").read_text())
-            surv = facesurvival.run(cfg, pretrained, fraction, progress=False)
-            val_c = json.loads((surv.parent / "done.json").read_text())["val_c_index"]
+            val_c = float("nan")
+            if clinical:
+                surv = facesurvival.run(cfg, pretrained, fraction, progress=False)
+                val_c = json.loads((surv.parent / "done.json").read_text())["val_c_index"]
             rows.append({"fraction": fraction, "encoder": arm, "FaceAge val MAE (years)": age["stage2_val_mae"],
                          "FaceSurvival val C": val_c})  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def survival_concordance(cfg: Config) -> pd.DataFrame:
-    """FaceSurvival's Harrell C on cohort A's test split and on cohort B, beside the scratch model and the oracle."""
-
+    """FaceSurvival's Harrell C on cohort A's test split and on cohort B, beside the scratch model and, on
+    FAHR-Synth, the face-visible oracle (the FaceSurvival chapter's ceiling); empty without both clinical cohorts."""
+    models = ("facesurvival", "facesurvival-scratch")
+    if not {"clinical-a", "clinical-b"} <= prepare.available(cfg):
+        return pd.DataFrame(columns=["patients", *models]).rename_axis(["cohort", "split"])
     rows = []
-    for cohort, split in (("clinical-a", "test"), ("clinical-b", "test")):
-        photos, truth, planted = cohorts.load(cfg.profile, cohort)
-        keep = truth["split"] == split
-        row = {"cohort": cohort, "split": split, "patients": int(keep.sum())}
-        for model in ("facesurvival", "facesurvival-scratch"):
-            risk = truth["image_id"].map(predict.table(cfg, model, cohort).set_index("image_id")["risk"])
-            row[model] = harrell(risk[keep], truth.loc[keep, "time"], truth.loc[keep, "event"])
-        row["oracle"] = planted["oracle_c_index_by_split"][split]
+    for name in ("clinical-a", "clinical-b"):
+        table = cohort.build(cfg, name, models)
+        test = table.split("test")
+        row = {"cohort": name, "split": "test", "patients": len(test)}
+        for model in models:
+            row[model] = harrell(test[model], test["time"], test["event"])
+        if table.has_truth:
+            row["oracle (face-visible)"] = harrell(test["oracle_face"], test["time"], test["event"])
         rows.append(row)
     return pd.DataFrame(rows).set_index(["cohort", "split"]).round(3)
 

@@ -10,12 +10,14 @@ the face *look* (``surgery``). The image perturbations a real photo set uses are
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import torch
 
 from fahr import predict
+from fahr.analysis import cohort
 from fahr.analysis.headline import Result
 from fahr.data.perturb import WARPS
 from fahr.data.synth import cohorts, truth, world
@@ -295,29 +297,71 @@ def surgery_reading(model_change: float, planted_change: float) -> str:
     return "FaceAge hardly follows them: it does not see the removed cues, or weighs other cues more"
 
 
-def warp_table(cfg, batch_size: int = 128) -> pd.DataFrame:
-    """The pairs' reference photos changed by the image operations of ``WARPS`` (the 2-D stand-ins a real photo
-    set would use) at the strengths FAHR-Synth rendered, with both models' outputs: the layout of
+def operations_table(cfg, photos: pd.DataFrame, models: Sequence[str], batch_size: int = 128) -> pd.DataFrame:
+    """``photos`` (a manifest with ``pair_id`` and any columns to keep) changed by the image operations of
+    ``WARPS`` (pose, lighting, colour temperature: the 2-D stand-ins a real photo set uses) at the strengths
+    FAHR-Synth renders, with the outputs of ``models`` (keys of ``fahr.predict.MODELS``): the layout of
     ``pairs_table``, so that ``paired`` and ``summary`` apply. Makeup is left out: it needs 68 landmarks."""
-
-    table = common.cohort(cfg, "pairs")
-    table = table[table["condition"] == "reference"].reset_index(drop=True)
-    dataset = common.dataset(table, cfg, "eval")
+    dataset = common.dataset(photos.reset_index(drop=True), cfg, "eval")
     x = torch.stack([dataset[i]["image"] for i in range(len(dataset))])
-    models = {spec.output: spec.load(spec.train(cfg)).eval()
-              for spec in (predict.MODELS["faceage"], predict.MODELS["facesurvival"])}  # fmt: skip
-    _, truth, _ = cohorts.load(cfg.profile, "pairs")
-    people = table[["image_id"]].merge(truth[["image_id", "pair_id", "age", "bio_gap"]], on="image_id")
+    specs = {predict.MODELS[m].output: predict.MODELS[m] for m in models}
+    loaded = {name: spec.load(spec.train(cfg)).eval() for name, spec in specs.items()}
+    people = photos.drop(columns=["path"]).reset_index(drop=True)
     levels = [("reference", 0.0)] + [(c, s) for c in WARPS for s in world.PERTURBATIONS.get(c, ())]
     frames = []
     with torch.no_grad():
         for condition, strength in levels:
             images = x if condition == "reference" else WARPS[condition](x, strength)
             out = {name: torch.cat([m(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
-                   for name, m in models.items()}  # fmt: skip
+                   for name, m in loaded.items()}  # fmt: skip
             frames.append(people.assign(condition=condition, strength=strength,
                                         **{k: v.numpy() for k, v in out.items()}))  # fmt: skip
     return pd.concat(frames, ignore_index=True)
+
+
+def warp_table(cfg, batch_size: int = 128) -> pd.DataFrame:
+    """The FAHR-Synth pairs' reference photos under the image operations (``operations_table``), with both models'
+    outputs, the true age and the planted biological-age gap."""
+    table = common.cohort(cfg, "pairs")
+    table = table[table["condition"] == "reference"].reset_index(drop=True)
+    _, truth_rows, _ = cohorts.load(cfg.profile, "pairs")
+    photos = table[["image_id", "path"]].merge(truth_rows[["image_id", "pair_id", "age", "bio_gap"]], on="image_id")
+    return operations_table(cfg, photos, ("faceage", "facesurvival"), batch_size)
+
+
+def public_photos(cfg, n: int) -> pd.DataFrame:
+    """Up to ``n`` test photos of the age datasets (never a clinical cohort's), drawn with the profile's seed, as
+    the reference photos of ``operations_table`` (each its own pair)."""
+    test = common.cohort(cfg, "age", "test")
+    test = test.sample(n=min(n, len(test)), random_state=cfg.seed).sort_values("image_id")
+    return test[["image_id", "path", "age", "dataset"]].assign(pair_id=test["image_id"]).reset_index(drop=True)
+
+
+def real_table(cfg, clinical: bool, n: int = 256) -> pd.DataFrame:
+    """Real public test photos under the image operations, with FaceAge and (``clinical``: when clinical cohort A
+    is present to train it) FaceSurvival."""
+    models = ("faceage", "facesurvival") if clinical else ("faceage",)
+    return operations_table(cfg, public_photos(cfg, n), models)
+
+
+def paired_set_table(cfg, clinical: bool) -> pd.DataFrame:
+    """The photographed pairs a user provided (real data: ``pairs/pairs.csv``) with FaceAge's age (years) and
+    (``clinical``: when cohort A is there to train it) FaceSurvival's log-risk, in the layout of ``pairs_table``."""
+    models = ("faceage", "facesurvival") if clinical else ("faceage",)
+    frame = cohort.build(cfg, "pairs", models).frame.reset_index()
+    return frame.rename(columns={"faceage": "age_pred", "facesurvival": "risk"})
+
+
+def photographed_results(age_summary: pd.DataFrame) -> list:
+    """FaceAge's mean change (years, 95 % CI) at the full strength of every condition of a photographed paired
+    set that changes the face itself (makeup, surgery), for the reproduction report."""
+    out = []
+    for condition, g in age_summary[age_summary["condition"].isin(NUISANCE_EXCLUDED)].groupby("condition"):
+        row = g.loc[g["strength"].idxmax()]
+        out.append(Result(f"surgery.{condition}.age_change", f"FaceAge change, full {condition} (photographed)",
+                          float(row["mean shift"]), "years", lower=float(row["shift CI low"]),
+                          upper=float(row["shift CI high"])))  # fmt: skip
+    return out
 
 
 def warp_comparison(rendered: pd.DataFrame, warped: pd.DataFrame, scale: float = 1.0) -> pd.DataFrame:
@@ -366,8 +410,11 @@ def reading(age_summary: pd.DataFrame, risk_summary: pd.DataFrame, visible: pd.D
     )
 
 
-def headline_results(age_summary: pd.DataFrame, risk_summary: pd.DataFrame, visible: pd.DataFrame) -> list:
-    """The Robustness chapter's numbers for the reproduction report (``Result`` each)."""
+def headline_results(
+    age_summary: pd.DataFrame, risk_summary: pd.DataFrame, visible: pd.DataFrame | None, planted: bool = True
+) -> list:
+    """The Robustness chapter's numbers for the reproduction report (``Result`` each); makeup and surgery only
+    with a ``surgery_summary`` (``visible``); the planted values (no change) only on FAHR-Synth (``planted``)."""
     age_nuisance, risk_nuisance = nuisance(age_summary), nuisance(risk_summary)
     out = [
         Result("robustness.age.max_shift", "largest FaceAge mean shift under pose and lighting",
@@ -384,6 +431,10 @@ def headline_results(age_summary: pd.DataFrame, risk_summary: pd.DataFrame, visi
         out.append(Result(f"robustness.{condition}.age_shift", f"FaceAge mean shift, {condition} {worst['strength']:g}",
                           float(worst["mean shift"]), "years", lower=float(worst["shift CI low"]),
                           upper=float(worst["shift CI high"]), planted=0.0))  # fmt: skip
+    if not planted:
+        out = [replace(r, planted=None) for r in out]
+    if visible is None:
+        return out
     for _, row in visible[visible["strength"] == visible.groupby("condition")["strength"].transform("max")].iterrows():
         out.append(Result(f"surgery.{row['condition']}.age_change", f"FaceAge change, full {row['condition']}",
                           float(row["FaceAge change (y)"]), "years", lower=float(row["CI low"]),

@@ -22,7 +22,7 @@ from fahr.data.synth import cohorts, truth
 from fahr.data.synth.render import render
 from fahr.explain.attribution import CONTROL, METHODS, attribute, forward
 from fahr.explain.faithfulness import Faithfulness, deletion_insertion
-from fahr.explain.regions import density, distinctness, profile, rank_correlation, regional
+from fahr.explain.regions import density, distinctness, profile, rank_correlation, regional, template_regions
 from fahr.stats import ALPHA
 from fahr.train import common
 
@@ -82,7 +82,7 @@ class Explained:
 
 def photos(cfg, cohort: str, split: str = "test", n: int | None = None) -> tuple[torch.Tensor, pd.DataFrame]:
     """``n`` (default ``cfg.saliency.photos``) photos of a cohort's split, drawn with the profile's seed, as the
-    models see them (eval transform, [0, 1]), with their rows of planted truth."""
+    models see them (eval transform, [0, 1]), with their manifest rows (on FAHR-Synth, their rows of planted truth)."""
     table = common.cohort(cfg, cohort, split)
     n = min(n or cfg.saliency.photos, len(table))
     table = table.sample(n=n, random_state=cfg.seed).sort_values("image_id").reset_index(drop=True)
@@ -90,12 +90,18 @@ def photos(cfg, cohort: str, split: str = "test", n: int | None = None) -> tuple
     items = [dataset[i] for i in range(len(dataset))]
     if any(item is None for item in items):
         raise RuntimeError(f"unreadable photos in {cohort}: {dataset.failures}")
+    images = torch.stack([item["image"] for item in items])
+    if cfg.data.source == "real":
+        return images, table
     _, rows, _ = cohorts.load(cfg.profile, cohort)
-    return torch.stack([item["image"] for item in items]), table[["image_id"]].merge(rows, on="image_id")
+    return images, table[["image_id"]].merge(rows, on="image_id")
 
 
 def region_maps(rows: pd.DataFrame, size: int) -> np.ndarray:
-    """Named-region label maps ``[N, H, W]`` of FAHR-Synth photos, rendered again from their truth rows."""
+    """Named-region label maps ``[N, H, W]``: FAHR-Synth photos' own, rendered again from their truth rows; real
+    photos', laid out around the five-point alignment template (``template_regions``)."""
+    if "texture_seed" not in rows.columns:  # no truth rows: real aligned photos
+        return np.broadcast_to(template_regions(size), (len(rows), size, size)).copy()
     return np.stack(
         [render(*cohorts.face_of(cohorts.plain_row(row)), size=size, with_regions=True).regions
          for row in rows.to_dict("records")]
@@ -167,10 +173,12 @@ def faithfulness_reading(
     )
 
 
-def regional_table(explained: list[Explained], method: str) -> pd.DataFrame:
-    """Regional profiles of several runs side by side (long format), with the planted cue counts."""
+def regional_table(explained: list[Explained], method: str, planted: bool = True) -> pd.DataFrame:
+    """Regional profiles of several runs side by side (long format), with (``planted``: FAHR-Synth) the planted
+    cue counts."""
     frames = [profile(*e.shares(method)).assign(run=e.label).reset_index() for e in explained]
-    return pd.concat(frames, ignore_index=True).merge(truth.planted_cues().reset_index(), on="region")
+    table = pd.concat(frames, ignore_index=True)
+    return table.merge(truth.planted_cues().reset_index(), on="region") if planted else table
 
 
 def regions_with_planted(regions: pd.DataFrame) -> pd.DataFrame:
@@ -236,38 +244,50 @@ def top_regions(regions: pd.DataFrame, run: Explained, n: int = 2) -> list[str]:
 
 def reading(
     regions: pd.DataFrame,
-    alignment: pd.DataFrame,
+    alignment: pd.DataFrame | None,
     distinct: pd.DataFrame,
     trusted: str,
     age: Explained,
     survival: Explained,
 ) -> str:
-    """The chapter's closing paragraph (Markdown): where each model looks most (``regional_table``), the share of
-    its saliency in the regions of its planted cues against their area (``alignment_table``, in per cent), and
-    whether the two models' profiles differ (``distinctness_table``'s permutation p below ``ALPHA``)."""
+    """The chapter's closing paragraph (Markdown): where each model looks most (``regional_table``), on FAHR-Synth
+    the share of its saliency in the regions of its planted cues against their area (``alignment_table``, in per
+    cent; None on real data), and whether the two models' profiles differ (``distinctness_table``'s permutation p
+    below ``ALPHA``)."""
     d = distinct.loc[trusted]
     age_top, survival_top = top_regions(regions, age), top_regions(regions, survival)
-    age_fit, surv_fit = alignment.loc[(age.label, "age")], alignment.loc[(survival.label, "frailty")]
-    return (
+    text = (
         f"The {trusted} maps were the most faithful of the three, so they carry the reading. Relative to their "
         f"size, FaceAge looks most at the {age_top[0]} and {age_top[1]}, FaceSurvival at the "
-        f"{survival_top[0]} and {survival_top[1]}. FaceAge puts "
-        f"{100 * age_fit['saliency share in cue regions']:.0f} % of its saliency in the regions where ageing cues "
-        f"were painted, which cover {100 * age_fit['area share of cue regions']:.0f} % of the image; FaceSurvival "
-        f"puts {100 * surv_fit['saliency share in cue regions']:.0f} % in the frailty-cue regions "
-        f"({100 * surv_fit['area share of cue regions']:.0f} % of the image). On the same photos the two "
-        f"profiles correlate with Spearman {d['spearman']:.2f} "
-        + (
-            "and a permutation test finds no difference: on this build the two models do not look at measurably "
-            "different places."
-            if d["permutation p"] >= ALPHA
-            else f"and differ beyond chance (p = {d['permutation p']:.3f}): the models weigh the regions differently, "
-            "as the paper reports."
-        )
-        + " Saliency is a description of a model, not of biology: these are synthetic faces whose cues overlap "
-        "in space (ageing and frailty are both painted around the eyes and on the cheeks), so distinct maps would "
-        "be evidence of distinct cues only where the cues themselves are apart."
+        f"{survival_top[0]} and {survival_top[1]}. "
     )
+    if alignment is not None:
+        age_fit, surv_fit = alignment.loc[(age.label, "age")], alignment.loc[(survival.label, "frailty")]
+        text += (
+            f"FaceAge puts {100 * age_fit['saliency share in cue regions']:.0f} % of its saliency in the regions "
+            f"where ageing cues were painted, which cover {100 * age_fit['area share of cue regions']:.0f} % of the "
+            f"image; FaceSurvival puts {100 * surv_fit['saliency share in cue regions']:.0f} % in the frailty-cue "
+            f"regions ({100 * surv_fit['area share of cue regions']:.0f} % of the image). "
+        )
+    text += f"On the same photos the two profiles correlate with Spearman {d['spearman']:.2f} " + (
+        "and a permutation test finds no difference: on this build the two models do not look at measurably "
+        "different places."
+        if d["permutation p"] >= ALPHA
+        else f"and differ beyond chance (p = {d['permutation p']:.3f}): the models weigh the regions differently, "
+        "as the paper reports."
+    )
+    if alignment is not None:
+        text += (
+            " Saliency is a description of a model, not of biology: these are synthetic faces whose cues overlap "
+            "in space (ageing and frailty are both painted around the eyes and on the cheeks), so distinct maps "
+            "would be evidence of distinct cues only where the cues themselves are apart."
+        )
+    else:
+        text += (
+            " Saliency is a description of a model, not of biology; on real photos the regions are laid out around "
+            "the alignment template's five points, so they are approximate where a face departs from it."
+        )
+    return text
 
 
 def timings(explained: list[Explained]) -> pd.DataFrame:
@@ -277,15 +297,16 @@ def timings(explained: list[Explained]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def headline_results(distinct: pd.DataFrame, alignment: pd.DataFrame, trusted: str) -> list:
-    """The Saliency chapter's numbers for the reproduction report (``Result`` each)."""
+def headline_results(distinct: pd.DataFrame, alignment: pd.DataFrame | None, trusted: str) -> list:
+    """The Saliency chapter's numbers for the reproduction report (``Result`` each); the planted-cue shares only
+    with an ``alignment_table`` (FAHR-Synth)."""
     d = distinct.loc[trusted]
     out = [
         Result("saliency.distinct.spearman", f"FaceAge vs FaceSurvival regional profiles, Spearman ({trusted})",
                float(d["spearman"]), "", lower=float(d["spearman CI low"]), upper=float(d["spearman CI high"]),
                p=float(d["permutation p"])),
     ]  # fmt: skip
-    for (run, signal), row in alignment.iterrows():
+    for (run, signal), row in (alignment if alignment is not None else pd.DataFrame()).iterrows():
         model = run.split(" on ")[0]
         if (model, signal) not in (("faceage", "age"), ("facesurvival", "frailty")):
             continue

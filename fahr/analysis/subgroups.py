@@ -33,14 +33,6 @@ def age_group(ages: pd.Series, edges: tuple[int, ...]) -> pd.Series:
                      index=ages.index)  # fmt: skip
 
 
-def bootstrap_mae(errors: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
-    """Percentile 95 % interval of the mean absolute error (vectorised resampling)."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(errors), size=(resamples, len(errors)))
-    means = np.abs(errors)[idx].mean(axis=1)
-    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
-
-
 def faceage_table(cfg: Config) -> pd.DataFrame:
     """The FaceAge test photos with prediction, labelled age, sex, race, dataset, age group and error (years)."""
     frame = faceage.test_table(cfg, models=("faceage",))
@@ -54,7 +46,7 @@ def faceage_mae(frame: pd.DataFrame, resamples: int, seed: int) -> pd.DataFrame:
     rows = []
     for variable in ("age group", "sex", "race", "dataset"):
         for level, g in frame.groupby(variable, observed=True):
-            lo, hi = bootstrap_mae(g["error"].to_numpy(), resamples, seed)
+            lo, hi = faceage.bootstrap_mae(g["error"].to_numpy(), resamples, seed)
             rows.append({"variable": variable, "level": str(level), "photos": len(g), "MAE": g["error"].abs().mean(),
                          "lower": lo, "upper": hi, "signed error": g["error"].mean()})  # fmt: skip
     return pd.DataFrame(rows)

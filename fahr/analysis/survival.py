@@ -102,12 +102,33 @@ class Analysis:
         return self.planted is not None
 
 
+class TooFewDeaths(ValueError):
+    """A clinical cohort with too few deaths to fit the chapter's Cox models; the book shows the message as the
+    chapter's page instead of a traceback."""
+
+
+def check_deaths(frames: dict[str, pd.DataFrame]) -> None:
+    """Raise ``TooFewDeaths`` when a cohort has no more deaths than the largest adjusted model has parameters (the
+    clinical factors and two scores): such a model cannot be estimated at all."""
+    for label, frame in frames.items():
+        needed = cox.design(frame, [*CLINICAL, score_covariate("faceage", "a"), score_covariate("age", "b")]).shape[1]
+        deaths = int(frame["event"].sum())
+        if deaths <= needed - 2:  # design holds time and event besides the parameters
+            raise TooFewDeaths(
+                f"{label}: {deaths} deaths among {len(frame)} patients, but the adjusted Cox models of this chapter "
+                f"have up to {needed - 2} parameters (the clinical factors and two scores), so they cannot be "
+                "estimated. A cohort needs more deaths than parameters, and about ten per parameter for stable "
+                "estimates: add patients or follow-up, or run the chapter on a larger cohort."
+            )
+
+
 def load(cfg: Config) -> Analysis:
     """Predictions (and truth, where there is some) for A's validation and test splits and cohort B, with A-fixed
-    scales."""
+    scales; ``TooFewDeaths`` if a cohort cannot support the adjusted models."""
     a, b = cohort_table(cfg, "clinical-a"), cohort_table(cfg, "clinical-b")
     sc = scales(a.split("test"))
     frames = {COHORTS[0][0]: scaled(a.split("test"), sc), COHORTS[1][0]: scaled(b.frame, sc)}
+    check_deaths(frames)
     return Analysis(cfg, frames, scaled(a.split("val"), sc), sc, a.planted)
 
 

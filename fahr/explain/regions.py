@@ -78,3 +78,33 @@ def distinctness(
         "distance": observed,
         "permutation p": float((1 + (null >= observed).sum()) / (1 + n_perm)),
     }
+
+
+def template_regions(size: int) -> np.ndarray:
+    """A named-region label map ``[size, size]`` (indices into ``REGIONS``) for any face aligned to the five-point
+    template (``fahr.data.align``): alignment puts every face's eyes, nose tip and mouth corners at the template's
+    points, so the regions are laid out around those points, in units of the distance between the eyes. This is
+    what real photos get (they carry no per-pixel region map); FAHR-Synth's photos are re-rendered with their own."""
+    from fahr.data.align import template
+
+    (lx, ly), (rx, ry), (nx, ny), (mlx, mly), (mrx, mry) = template(size)
+    d, eye_y, mouth_y = rx - lx, (ly + ry) / 2, (mly + mry) / 2
+    cx = (lx + rx) / 2
+    y, x = np.mgrid[0:size, 0:size] + 0.5
+    half_height = 1.45 * (mouth_y - eye_y + d) / 2
+    face = ((x - cx) / (1.05 * d)) ** 2 + ((y - (eye_y + mouth_y) / 2 + 0.1 * d) / half_height) ** 2 <= 1
+    index = {name: i for i, name in enumerate(REGIONS)}
+    labels = np.full((size, size), index["background"], dtype=np.int64)
+    labels[(~face) & (y < eye_y - 0.2 * d)] = index["hair"]
+    labels[face] = index["skin"]
+    labels[face & (y < eye_y - 0.35 * d)] = index["forehead"]
+    labels[face & (np.abs(y - eye_y) < 0.3 * d) & (np.abs(x - cx) > 0.8 * d)] = index["temples"]
+    band = (y > eye_y + 0.25 * d) & (y < mouth_y + 0.1 * d) & (np.abs(x - cx) > 0.3 * d)
+    labels[face & band] = index["cheeks"]
+    labels[face & (y > mouth_y + 0.25 * d)] = index["chin"]
+    for ex, ey in ((lx, ly), (rx, ry)):
+        labels[((x - ex) / (0.38 * d)) ** 2 + ((y - ey) / (0.25 * d)) ** 2 <= 1] = index["periorbital"]
+    labels[(np.abs(x - cx) < 0.2 * d) & (y > eye_y + 0.15 * d) & (y < ny + 0.12 * d)] = index["nose"]
+    half = (mrx - mlx) / 2 + 0.1 * d
+    labels[((x - (mlx + mrx) / 2) / half) ** 2 + ((y - mouth_y) / (0.2 * d)) ** 2 <= 1] = index["mouth"]
+    return labels

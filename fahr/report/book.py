@@ -19,6 +19,7 @@ from jupyter_client.manager import KernelManager
 
 from fahr.core import cache, paths, provenance
 from fahr.core.config import Config
+from fahr.data.real import prepare
 
 # Execution order. The Reproducibility chapter comes first in the book but runs last, so that it can
 # report how long every other chapter of this build took.
@@ -26,6 +27,19 @@ CHAPTERS: tuple[str, ...] = (
     "cohorts", "pretraining", "faceage", "facesurvival", "subgroups", "robustness", "saliency", "report",
     "reproducibility",
 )  # fmt: skip
+
+
+# The cohorts each chapter reads on real data (``prepare.COHORT_DATASETS`` names their datasets). A chapter whose
+# cohorts are not all present renders a short page naming the datasets to provide; the rest of the book builds.
+# ``pretrain`` stands for the encoder: a published foundation model (``pretrain.weights``) replaces it, except in
+# the chapter about pretraining itself.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "cohorts": (), "pretraining": ("pretrain",), "faceage": ("pretrain", "age"),
+    "facesurvival": ("pretrain", "clinical-a", "clinical-b"),
+    "subgroups": ("pretrain", "age", "clinical-a", "clinical-b"), "robustness": ("pretrain", "age", "clinical-a"),
+    "saliency": ("pretrain", "age", "clinical-a"), "report": (), "reproducibility": (),
+}  # fmt: skip
+SOURCES = ("synth", "real")  # a cell tagged with one of them is kept only on that data source
 
 
 class ChapterFailed(RuntimeError):
@@ -73,7 +87,63 @@ def chapter_fingerprint(name: str, cfg: Config, upstream: list[str]) -> str:
     the locked environment, and the chapters executed before it (whose artifacts it may read)."""
     nb = notebook_path(name)
     lock = cache.file_digest(paths.LOCK_FILE) if paths.LOCK_FILE.is_file() else None
-    return cache.digest(cache.file_digest(nb), cfg.hash, cache.code_fingerprint(notebook_modules(nb)), lock, upstream)
+    absent = [e.name for e, _ in missing_data(cfg, name)]
+    return cache.digest(cache.file_digest(nb), cfg.hash, cache.code_fingerprint(notebook_modules(nb)), lock, upstream,
+                        absent)  # fmt: skip
+
+
+def missing_data(cfg: Config, name: str) -> list[tuple[prepare.Expected, Path]]:
+    """The real datasets chapter ``name`` needs and does not find (none on FAHR-Synth)."""
+    if cfg.data.source != "real":
+        return []
+    wanted = [c for c in NEEDS[name] if not (c == "pretrain" and name != "pretraining" and cfg.pretrain.weights)]
+    seen, out = set(), []
+    for cohort in wanted:
+        for expected, folder in prepare.cohort_missing(cfg, cohort):
+            if expected.name not in seen:
+                seen.add(expected.name)
+                out.append((expected, folder))
+    return out
+
+
+def source_view(nb: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
+    """The chapter for one data source: cells tagged with the other source (``SOURCES``) removed."""
+    others = set(SOURCES) - {source}
+    nb.cells = [c for c in nb.cells if not others & set(c.get("metadata", {}).get("tags", []))]
+    return nb
+
+
+def title(name: str) -> str:
+    """A chapter's title: the first heading of its notebook."""
+    for cell in nbformat.read(notebook_path(name), as_version=4).cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("# "):
+            return cell.source.splitlines()[0][2:].strip()
+    return name
+
+
+def missing_page(cfg: Config, name: str, absent: list[tuple[prepare.Expected, Path]]) -> nbformat.NotebookNode:
+    """The page a chapter renders when its real datasets are missing: what to put where, and how to rebuild."""
+    lines = [f"# {title(name)}", "", "```{note}", f"This chapter needs real datasets that are not under "
+             f"`data.root` = `{prepare.root(cfg)}`, so it was not run. The chapters whose datasets are present "
+             "were built as usual.", "```", "", "To build it, provide:", ""]  # fmt: skip
+    lines += [f"- **{e.name}** ({e.used_for}): {e.what}, in `{folder}/` (from {e.source})." for e, folder in absent]
+    lines += ["", f"then rerun `make book PROFILE={cfg.profile}`: only the chapters that changed are executed."]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("\n".join(lines))]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+DATA_TOO_SMALL = ("TooFewDeaths",)  # errors a chapter raises when its data cannot support it (not a bug)
+
+
+def small_data_page(name: str, message: str) -> nbformat.NotebookNode:
+    """The page of a chapter whose data is too small for its analyses: the reason, instead of a traceback."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title(name)}\n\n```{{warning}}\nThis chapter could not be "
+                                              f"computed on this data.\n```\n\n{message}")]  # fmt: skip
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
 
 
 def _read_timings(profile: str) -> dict[str, Any]:
@@ -98,9 +168,8 @@ class IpcKernelManager(KernelManager):
 
 
 def run_chapter(name: str, cfg: Config, overrides: dict[str, Any], upstream: list[str], force: bool) -> ChapterRun:
-    """Execute one chapter with papermill unless its fingerprint is unchanged since its last execution."""
-    import papermill
-
+    """Execute one chapter with papermill unless its fingerprint is unchanged since its last execution; on real
+    data, a chapter whose datasets are missing is written as a page that names them."""
     fingerprint = chapter_fingerprint(name, cfg, upstream)
     out = executed_path(cfg.profile, name)
     stamp = out.with_suffix(".fingerprint")
@@ -110,21 +179,15 @@ def run_chapter(name: str, cfg: Config, overrides: dict[str, Any], upstream: lis
     stamp.unlink(missing_ok=True)
     failed = out.with_name(f"{name}.failed.ipynb")
     started = time.perf_counter()
-    with provenance.atomic_path(out) as tmp:
-        try:
-            papermill.execute_notebook(
-                str(notebook_path(name)),
-                str(tmp),
-                parameters={"profile": cfg.profile, "overrides": overrides},
-                kernel_name="python3",
-                cwd=str(paths.NOTEBOOKS),
-                progress_bar=False,
-                kernel_manager_class=IpcKernelManager,
-            )
-        except papermill.PapermillExecutionError as err:
-            if tmp.exists():
-                shutil.copyfile(tmp, failed)
-            raise ChapterFailed(f"chapter {name!r} failed; executed copy kept at {failed}\n{err}") from None
+    absent = missing_data(cfg, name)
+    with provenance.atomic_path(out) as tmp, tempfile.TemporaryDirectory(prefix="fahr-chapter-") as work:
+        if absent:
+            nbformat.write(missing_page(cfg, name, absent), tmp)
+            (paths.stage_dir(cfg.profile, "results") / f"{name}.json").unlink(missing_ok=True)  # nothing recorded
+        else:
+            view = Path(work) / f"{name}.ipynb"
+            nbformat.write(source_view(nbformat.read(notebook_path(name), as_version=4), cfg.data.source), view)
+            _execute(name, view, tmp, cfg, overrides, failed)
     seconds = time.perf_counter() - started
     failed.unlink(missing_ok=True)
     provenance.write_text(stamp, fingerprint + "\n")
@@ -132,6 +195,31 @@ def run_chapter(name: str, cfg: Config, overrides: dict[str, Any], upstream: lis
     timings[name] = {"seconds": round(seconds, 2), "executed_at": provenance.now(), "fingerprint": fingerprint}
     provenance.write_json(timings_path(cfg.profile), timings)
     return ChapterRun(name, True, seconds, fingerprint)
+
+
+def _execute(name: str, view: Path, out: Path, cfg: Config, overrides: dict[str, Any], failed: Path) -> None:
+    """Run one chapter's notebook (its data source's view) with papermill into ``out``; on failure keep the
+    executed copy at ``failed`` and raise ``ChapterFailed``."""
+    import papermill
+
+    try:
+        papermill.execute_notebook(
+            str(view),
+            str(out),
+            parameters={"profile": cfg.profile, "overrides": overrides},
+            kernel_name="python3",
+            cwd=str(paths.NOTEBOOKS),
+            progress_bar=False,
+            kernel_manager_class=IpcKernelManager,
+        )
+    except papermill.PapermillExecutionError as err:
+        if err.ename in DATA_TOO_SMALL:  # the data cannot support the chapter: say so on its page
+            nbformat.write(small_data_page(name, err.evalue), out)
+            (paths.stage_dir(cfg.profile, "results") / f"{name}.json").unlink(missing_ok=True)
+            return
+        if out.exists():
+            shutil.copyfile(out, failed)
+        raise ChapterFailed(f"chapter {name!r} failed; executed copy kept at {failed}\n{err}") from None
 
 
 def run_chapters(

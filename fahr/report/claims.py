@@ -24,6 +24,7 @@ Table = pd.DataFrame  # ``fahr.report.results.table``: one row per recorded numb
 # The paper's own numbers, by the key of the recorded number they stand beside (the only place they are typed)
 PAPER: dict[str, float] = {
     "faceage.mae": 5.1,  # FAHR-FaceAge, MAE on APPA-REAL (years)
+    "faceage.mae.appa-real": 5.1,  # the same, beside this build's APPA-REAL test split on real data
     "survival.A.q4_vs_q1": 3.22,  # FAHR-FaceSurvival, top vs bottom quartile, adjusted HR (development cohort)
     "survival.A.faceage_decade": 1.151,  # the predecessor FaceAge's HR per decade, pan-cancer (Bontempi et al. 2025)
 }
@@ -41,6 +42,13 @@ def value(t: Table, key: str) -> float:
 
 def column(t: Table, key: str, name: str) -> float:
     return float(t.loc[key, name])
+
+
+def beside(t: Table, key: str, name: str, text: str, fmt: str = ".2f") -> str:
+    """``"; {text} {value}"`` for a column that is there (an oracle or planted value on FAHR-Synth), else nothing."""
+    if key not in t.index or name not in t.columns or pd.isna(t.loc[key, name]):
+        return ""
+    return f"; {text} {float(t.loc[key, name]):{fmt}}"
 
 
 def value_with_ci(t: Table, key: str, digits: int = 2) -> str:
@@ -73,7 +81,9 @@ CLAIMS: tuple[Claim, ...] = (
         lambda t: (
             f"MAE {value(t, 'faceage.mae'):.2f} y; from scratch {value(t, 'faceage.mae.scratch'):.2f}; "
             f"hand-made image statistics {value(t, 'faceage.mae.handmade_baseline'):.2f}; mean-age baseline "
-            f"{value(t, 'faceage.mae.mean_baseline'):.2f}; oracle floor {column(t, 'faceage.mae', 'oracle'):.2f}"
+            f"{value(t, 'faceage.mae.mean_baseline'):.2f}"
+            + beside(t, "faceage.mae", "oracle", "oracle floor")
+            + beside(t, "faceage.mae.appa-real", "value", "APPA-REAL test")
         ),
         lambda t: (
             value(t, "faceage.mae")
@@ -110,16 +120,24 @@ CLAIMS: tuple[Claim, ...] = (
         lambda t: (
             "; ".join(
                 f"{share}: MAE {value(t, f'efficiency.faceage.{share}.pretrained'):.2f} vs "
-                f"{value(t, f'efficiency.faceage.{share}.scratch'):.2f} y, "
-                f"C {value(t, f'efficiency.facesurvival.{share}.pretrained'):.3f}"
-                f" vs {value(t, f'efficiency.facesurvival.{share}.scratch'):.3f}"
+                f"{value(t, f'efficiency.faceage.{share}.scratch'):.2f} y"
+                + (
+                    f", C {value(t, f'efficiency.facesurvival.{share}.pretrained'):.3f}"
+                    f" vs {value(t, f'efficiency.facesurvival.{share}.scratch'):.3f}"
+                    if f"efficiency.facesurvival.{share}.pretrained" in t.index
+                    else ""
+                )
                 for share in _shares(t)
             )
             + " (pretrained vs scratch, validation)"
         ),
         lambda t: all(
             value(t, f"efficiency.faceage.{s}.pretrained") < value(t, f"efficiency.faceage.{s}.scratch")
-            and value(t, f"efficiency.facesurvival.{s}.pretrained") > value(t, f"efficiency.facesurvival.{s}.scratch")
+            and (
+                f"efficiency.facesurvival.{s}.pretrained" not in t.index
+                or value(t, f"efficiency.facesurvival.{s}.pretrained")
+                > value(t, f"efficiency.facesurvival.{s}.scratch")
+            )
             for s in _shares(t)
         ),
     ),
@@ -129,8 +147,8 @@ CLAIMS: tuple[Claim, ...] = (
         f"aHR {PAPER['survival.A.q4_vs_q1']}, P < 0.001",
         ("survival.A.q4_vs_q1",),
         lambda t: (
-            f"aHR {value_with_ci(t, 'survival.A.q4_vs_q1')}, p = {column(t, 'survival.A.q4_vs_q1', 'p'):.2g}; oracle "
-            f"{column(t, 'survival.A.q4_vs_q1', 'oracle'):.2f}"
+            f"aHR {value_with_ci(t, 'survival.A.q4_vs_q1')}, p = {column(t, 'survival.A.q4_vs_q1', 'p'):.2g}"
+            + beside(t, "survival.A.q4_vs_q1", "oracle", "oracle")
         ),
         lambda t: column(t, "survival.A.q4_vs_q1", "lower") > 1,
         absolute=True,
@@ -142,8 +160,7 @@ CLAIMS: tuple[Claim, ...] = (
         ("survival.B.q4_vs_q1",),
         lambda t: (
             f"cohort B aHR {value_with_ci(t, 'survival.B.q4_vs_q1')}, "
-            f"p = {column(t, 'survival.B.q4_vs_q1', 'p'):.2g}; oracle "
-            f"{column(t, 'survival.B.q4_vs_q1', 'oracle'):.2f}"
+            f"p = {column(t, 'survival.B.q4_vs_q1', 'p'):.2g}" + beside(t, "survival.B.q4_vs_q1", "oracle", "oracle")
         ),
         lambda t: column(t, "survival.B.q4_vs_q1", "lower") > 1,
     ),
@@ -158,8 +175,8 @@ CLAIMS: tuple[Claim, ...] = (
             "lrt.B.faceage_beyond_scratch",
         ),
         lambda t: "; ".join(
-            f"{c}: aHR per decade {value_with_ci(t, f'survival.{c}.faceage_decade')} (planted "
-            f"{column(t, f'survival.{c}.faceage_decade', 'planted'):.2f}), beyond the scratch model χ² = "
+            f"{c}: aHR per decade {value_with_ci(t, f'survival.{c}.faceage_decade')}"
+            f"{beside(t, f'survival.{c}.faceage_decade', 'planted', 'planted')}, beyond the scratch model χ² = "
             f"{value(t, f'lrt.{c}.faceage_beyond_scratch'):.1f}, "
             f"p = {column(t, f'lrt.{c}.faceage_beyond_scratch', 'p'):.2g}"
             for c in "AB"
@@ -247,8 +264,8 @@ CLAIMS: tuple[Claim, ...] = (
         ("surgery.makeup.age_change", "surgery.facelift.age_change", "surgery.blepharoplasty.age_change"),
         lambda t: (
             "; ".join(
-                f"{c}: {value(t, f'surgery.{c}.age_change'):+.2f} y (planted cue change "
-                f"{column(t, f'surgery.{c}.age_change', 'planted'):+.1f} y equivalent)"
+                f"{c}: {value(t, f'surgery.{c}.age_change'):+.2f} y"
+                + beside(t, f"surgery.{c}.age_change", "planted", "planted cue change (y equivalent)", "+.1f")
                 for c in ("makeup", "facelift", "blepharoplasty")
             )
             + f" (criterion: |change| ≤ {MAX_SURGERY_SHIFT:g} year; the true age never changed)"
@@ -282,36 +299,59 @@ def _count(unit: str) -> int:
     return int(str(unit).split()[-1])
 
 
-VERDICTS = ("reproduced on FAHR-Synth", "not reproduced on FAHR-Synth", "not run")
+SYNTH = "FAHR-Synth"
 
 
-def verdicts(t: Table, claims: tuple[Claim, ...] = CLAIMS) -> pd.DataFrame:
-    """One row per claim: the paper's number, this build's numbers and the verdict, all from ``t``."""
+def verdict_names(data: str = SYNTH) -> tuple[str, str, str]:
+    """The three verdicts of a build on ``data`` (FAHR-Synth, or real data)."""
+    return f"reproduced on {data}", f"not reproduced on {data}", "not run"
+
+
+VERDICTS = verdict_names()
+
+
+def verdicts(t: Table, claims: tuple[Claim, ...] = CLAIMS, data: str = SYNTH) -> pd.DataFrame:
+    """One row per claim: the paper's number, this build's numbers and the verdict, all from ``t``; ``data`` names
+    what the build ran on (on FAHR-Synth, a claim about the paper's own number says that it needs real data)."""
+    names = verdict_names(data)
     rows = []
     for c in claims:
         missing = [k for k in c.keys if k not in t.index]
         if missing:
             missing_text = f"not computed ({', '.join(missing)} missing)"
             rows.append({"claim": c.name, "paper says": c.claim, "paper": c.paper, "this build": missing_text,
-                         "verdict": "not run"})  # fmt: skip
+                         "verdict": names[2]})  # fmt: skip
             continue
-        verdict = VERDICTS[0] if c.test(t) else VERDICTS[1]
-        if c.absolute:
+        verdict = names[0] if c.test(t) else names[1]
+        if c.absolute and data == SYNTH:
             verdict += "; the paper's value needs the real data"
         rows.append({"claim": c.name, "paper says": c.claim, "paper": c.paper, "this build": c.evidence(t),
                      "verdict": verdict})  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def tally(table: pd.DataFrame) -> str:
+def tally(table: pd.DataFrame, data: str = SYNTH) -> str:
     """A sentence counting the verdicts."""
-    reproduced = table["verdict"].str.startswith(VERDICTS[0]).sum()
-    failed = table["verdict"].str.startswith(VERDICTS[1]).sum()
-    missing = (table["verdict"] == "not run").sum()
+    names = verdict_names(data)
+    reproduced = table["verdict"].str.startswith(names[0]).sum()
+    failed = table["verdict"].str.startswith(names[1]).sum()
+    missing = (table["verdict"] == names[2]).sum()
     return (
-        f"Of {len(table)} claims, **{reproduced}** are reproduced on FAHR-Synth, **{failed}** are not, and "
+        f"Of {len(table)} claims, **{reproduced}** are reproduced on {data}, **{failed}** are not, and "
         f"{missing} were not run in this build."
     )
+
+
+def not_run(cfg) -> str:
+    """A Markdown list of the chapters this build on real data could not run, each with the datasets it lacks
+    (empty on FAHR-Synth and when every chapter ran)."""
+    lines = []
+    for name in book.CHAPTERS:
+        absent = book.missing_data(cfg, name)
+        if absent:
+            lines.append(f"- **{book.title(name)}**: needs {', '.join(e.name for e, _ in absent)} "
+                         f"(put them under `{absent[0][1].parent}/`)")  # fmt: skip
+    return ("Chapters not run for want of data:\n\n" + "\n".join(lines)) if lines else ""
 
 
 def source_chapters() -> list[str]:

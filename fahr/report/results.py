@@ -36,15 +36,22 @@ def record(chapter: Any, results: list[Result]) -> pd.DataFrame:
         raise ValueError(f"chapter {chapter.name!r} records {', '.join(duplicates)} more than once")
     rows = [{k: (_plain(v) if k not in ("key", "quantity", "unit") else v) for k, v in asdict(r).items()}
             for r in (replace(r, paper=PAPER.get(r.key, r.paper)) for r in results)]  # fmt: skip
-    body = {"chapter": chapter.name, "data": data_label(chapter.cfg.profile), "provenance": chapter.provenance(),
+    body = {"chapter": chapter.name, "data": data_label(chapter.cfg), "provenance": chapter.provenance(),
             "results": rows}  # fmt: skip
     provenance.write_text(folder(chapter.cfg.profile) / f"{chapter.name}.json", json.dumps(body, indent=1) + "\n")
     return pd.DataFrame(rows).set_index("key").dropna(axis=1, how="all")
 
 
-def data_label(profile: str) -> str:
-    """What the numbers were computed on (every built-in profile runs on FAHR-Synth)."""
-    return f"FAHR-Synth ({profile} profile)"
+def data_label(cfg: Any) -> str:
+    """What the numbers were computed on: FAHR-Synth, or the real datasets under ``data.root``."""
+    if cfg.data.source == "real":
+        return f"real data ({cfg.profile} profile, data.root {cfg.data.root})"
+    return f"FAHR-Synth ({cfg.profile} profile)"
+
+
+def data_name(cfg: Any) -> str:
+    """The data a verdict is about, in two words: FAHR-Synth or real data."""
+    return "real data" if cfg.data.source == "real" else "FAHR-Synth"
 
 
 def collect(cfg: Any, chapters: list[str]) -> dict[str, Any]:
@@ -57,7 +64,7 @@ def collect(cfg: Any, chapters: list[str]) -> dict[str, Any]:
         body = json.loads(file.read_text())
         sources[name] = body["provenance"]
         entries += [{**r, "chapter": name} for r in body["results"]]
-    content = {"profile": cfg.profile, "data": data_label(cfg.profile), "config_hash": cfg.hash,
+    content = {"profile": cfg.profile, "data": data_label(cfg), "config_hash": cfg.hash,
                "chapters": sources, "results": entries}  # fmt: skip
     provenance.write_text(path(cfg.profile), json.dumps(content, indent=1) + "\n")
     return content

@@ -378,6 +378,25 @@ def clinical_csv(
     return _finish(dataset, images_root, csv_file, table, [], on_invalid, check_images, csv_rows=True)
 
 
+PAIRED_COLUMNS = MappingProxyType({"path": "path", "subject_id": "person", "pair_id": "person",
+                                   "condition": "condition", "strength": "strength"})  # fmt: skip
+
+
+def paired_csv(csv_file: Path, images_root: Path, check_images: bool = True) -> AdapterResult:
+    """Photographed pairs (``pairs.csv``: person, condition, strength, path; optional age, sex, race): the same
+    people before and after makeup or surgery, all in the test split. A row with an impossible value is a
+    ManifestError naming the CSV, the row and the column, as for a clinical CSV."""
+    header = _read_csv(Path(csv_file), (), as_text=True).columns
+    missing = [c for c in ("person", "condition", "strength", "path") if c not in header]
+    if missing:
+        raise ManifestError(f"{csv_file}: missing column(s) {missing}; a paired set has person, condition, strength "
+                            f"and path (and optionally age, sex, race); the CSV has {list(header)}")  # fmt: skip
+    columns = dict(PAIRED_COLUMNS) | {c: c for c in ("age", "sex", "race") if c in header}
+    result = clinical_csv(csv_file, images_root, columns, dataset="pairs", check_images=check_images)
+    result.manifest["split"] = "test"
+    return result
+
+
 def _clinical_column(
     key: str, raw: pd.Series, codes: Mapping[str, Mapping[Any, Any]], years_per_unit: float
 ) -> pd.Series:

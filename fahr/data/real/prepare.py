@@ -56,7 +56,13 @@ EXPECTED: tuple[Expected, ...] = (
              "FaceSurvival training and validation", "your institution (never commit patient data)"),
     Expected("clinical-b", "clinical-b", "photos.csv", "independent cancer cohort, laid out as clinical-a",
              "independent clinical validation", "your institution (never commit patient data)"),
+    Expected("pairs", "pairs", "pairs.csv", "photographed pairs of the same people: pairs.csv (one row per photo, "
+             "columns person, condition — reference for the unchanged photo, then e.g. makeup, facelift, "
+             "blepharoplasty —, strength — 0 for the reference —, path relative to the CSV; optional age, sex, race) "
+             "and the photos it names", "Robustness: makeup and cosmetic surgery (optional)",
+             "your own before/after photographs, or a published paired set"),
 )  # fmt: skip
+OPTIONAL = frozenset({"pairs"})  # datasets no training stage needs; only the chapter that reads them
 
 
 class RealDataError(RuntimeError):
@@ -65,10 +71,6 @@ class RealDataError(RuntimeError):
 
 class MissingData(RealDataError):
     """Real datasets a profile needs are not where it looks for them."""
-
-
-class ChaptersNeedSynth(RealDataError):
-    """The real datasets are all there, but the book's chapters do not read real cohorts yet."""
 
 
 def root(cfg: Config) -> Path:
@@ -107,16 +109,11 @@ def check(cfg: Config, names: Iterable[str] | None = None) -> None:
         raise MissingData("\n".join(lines))
 
 
-def check_book(cfg: Config) -> None:
-    """The book and ``fahr evaluate`` on real data: every dataset present, and then the open step named."""
-    check(cfg)
-    if cfg.data.source == "real":
-        raise ChaptersNeedSynth(
-            f"all {len(EXPECTED)} real datasets are present under {root(cfg)}. The training stages run on them "
-            "(fahr prepare, pretrain, finetune-age, finetune-survival; fahr predict on any photos), but the chapters "
-            "still read FAHR-Synth's cohorts and planted truth: routing the real cohorts through the chapters is "
-            "the open step. Nothing was run."
-        )
+def check_any(cfg: Config) -> None:
+    """The book on real data: at least one dataset present (a chapter whose datasets are missing renders a page
+    that says which to put where; with none at all there is nothing to build, and ``MissingData`` says so)."""
+    if cfg.data.source == "real" and {e.name for e, _ in missing(cfg)} >= {e.name for e in EXPECTED} - OPTIONAL:
+        check(cfg)
 
 
 # ------------------------------------------------------------------------------------------ real cohorts
@@ -127,6 +124,7 @@ COHORT_DATASETS: dict[str, tuple[str, ...]] = {
     "age": ("utkface", "appa-real", "imdb-wiki", "agedb"),
     "clinical-a": ("clinical-a",),
     "clinical-b": ("clinical-b",),
+    "pairs": ("pairs",),
 }
 STAGE_COHORTS: dict[str, tuple[str, ...]] = {
     "pretrain": ("pretrain",),
@@ -136,9 +134,44 @@ STAGE_COHORTS: dict[str, tuple[str, ...]] = {
 PRETRAIN_FRACTIONS = {"train": 0.95, "val": 0.05}  # unlabelled: no test split
 
 
+ANY_OF = frozenset({"age"})  # cohorts built from whichever of their datasets are present (at least one)
+
+
 def datasets_of(cohorts: Iterable[str]) -> list[str]:
     """The datasets the given cohorts are built from."""
     return [name for c in cohorts for name in COHORT_DATASETS[c]]
+
+
+def present(cfg: Config, cohort: str) -> tuple[str, ...]:
+    """The datasets of ``cohort`` that are present under ``data.root``."""
+    absent = {e.name for e, _ in missing(cfg, COHORT_DATASETS[cohort])}
+    return tuple(name for name in COHORT_DATASETS[cohort] if name not in absent)
+
+
+def cohort_missing(cfg: Config, cohort: str) -> list[tuple[Expected, Path]]:
+    """What keeps a real cohort from being built: all its absent datasets, or for a cohort built from any of its
+    datasets (``ANY_OF``: the age datasets) all of them when none is present; empty when it can be built."""
+    absent = missing(cfg, COHORT_DATASETS[cohort])
+    if cohort in ANY_OF and len(absent) < len(COHORT_DATASETS[cohort]):
+        return []
+    return absent
+
+
+def available(cfg: Config) -> set[str]:
+    """The cohorts this profile can read: every one on FAHR-Synth; on real data those whose datasets are present."""
+    if cfg.data.source != "real":
+        return set(COHORT_DATASETS)
+    return {c for c in COHORT_DATASETS if not cohort_missing(cfg, c)}
+
+
+def check_cohorts(cfg: Config, cohorts: Iterable[str]) -> None:
+    """Raise ``MissingData`` naming every dataset that keeps one of ``cohorts`` from being built (nothing to check
+    for FAHR-Synth)."""
+    if cfg.data.source != "real":
+        return
+    absent = {e.name for c in cohorts for e, _ in cohort_missing(cfg, c)}
+    if absent:
+        check(cfg, absent)
 
 
 def cohort_dir(profile: str, cohort: str) -> Path:
@@ -147,15 +180,15 @@ def cohort_dir(profile: str, cohort: str) -> Path:
 
 def settings(cfg: Config, cohort: str) -> str:
     """What a prepared cohort depends on besides its files: folders, seed (splits), prealignment, code."""
-    names = COHORT_DATASETS[cohort]
-    return cache.digest(cohort, str(root(cfg)), cfg.seed, [n in cfg.data.prealigned for n in names],
+    names = present(cfg, cohort)
+    return cache.digest(cohort, str(root(cfg)), names, cfg.seed, [n in cfg.data.prealigned for n in names],
                         cache.code_fingerprint(["fahr.data.real.prepare"]))  # fmt: skip
 
 
 def files_digest(cfg: Config, cohort: str) -> str:
     """A digest of every file (relative path, size, modification time) of the cohort's dataset folders."""
     listing = []
-    for name in COHORT_DATASETS[cohort]:
+    for name in present(cfg, cohort):
         folder = root(cfg) / name
         for base, _, files in os.walk(folder):
             for f in files:
@@ -191,6 +224,8 @@ def adapt(cfg: Config, name: str) -> list:
         return [adapters.imdb_wiki(mat, mat.parent, seed=cfg.seed) for mat in sorted(folder.glob("*.mat"))]
     if name == "agedb":
         return [adapters.agedb(folder, seed=cfg.seed)]
+    if name == "pairs":
+        return [adapters.paired_csv(folder / "pairs.csv", folder)]
     csv_file = folder / "photos.csv"  # clinical: the CSV's columns are named as the manifest's (time in years)
     try:
         header = pd.read_csv(csv_file, nrows=0).columns
@@ -251,7 +286,7 @@ def check_patients_disjoint(cfg: Config, cohort: str) -> None:
 def build_cohort(cfg: Config, cohort: str, progress: bool = True, files: str | None = None) -> Path:
     """Adapt, align and write one real cohort into its folder, atomically (a failed run leaves the old one);
     ``files`` is its ``files_digest`` when the caller has already scanned the folders."""
-    check(cfg, COHORT_DATASETS[cohort])
+    check_cohorts(cfg, (cohort,))
     check_patients_disjoint(cfg, cohort)
     target = cohort_dir(cfg.profile, cohort)
     started = provenance.now()
@@ -259,7 +294,7 @@ def build_cohort(cfg: Config, cohort: str, progress: bool = True, files: str | N
     with provenance.atomic_path(target) as tmp:
         tmp.mkdir()
         tables, left_out = [], []
-        for name in COHORT_DATASETS[cohort]:
+        for name in present(cfg, cohort):
             for result in adapt(cfg, name):
                 left_out += _skipped(result)
                 table, unaligned = _aligned(result, tmp / "crops" / result.dataset, name in cfg.data.prealigned,
@@ -268,7 +303,7 @@ def build_cohort(cfg: Config, cohort: str, progress: bool = True, files: str | N
                 left_out += unaligned
         table = pd.concat(tables, ignore_index=True)
         if table.empty:
-            raise manifest.ManifestError(f"real cohort {cohort!r}: no usable photo in {datasets_of([cohort])} "
+            raise manifest.ManifestError(f"real cohort {cohort!r}: no usable photo in {list(present(cfg, cohort))} "
                                          f"under {root(cfg)} ({len(left_out)} left out)")  # fmt: skip
         table["path"] = [os.path.relpath(p, tmp) if Path(p).is_relative_to(tmp) else p for p in table["path"]]
         manifest.validate(table, f"real cohort {cohort!r}")  # the contract holds for the merged table too

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -11,9 +10,6 @@ from PIL import Image
 
 from fahr.data.synth import cohorts, world
 from fahr.data.synth.render import render
-
-if TYPE_CHECKING:
-    from fahr.data.align import AlignResult
 
 CLINICAL = ("clinical-a", "clinical-b")
 
@@ -107,15 +103,6 @@ def clinical_truth(profile: str, names: Sequence[str] = CLINICAL) -> dict[str, p
 def mean_faces(profile: str, names: Sequence[str] = CLINICAL) -> tuple[list[np.ndarray], list[str]]:
     """The ``mean_face`` of each cohort of ``names`` and its caption, for a face grid."""
     return [mean_face(profile, name) for name in names], [f"mean of all {name} photos" for name in names]
-
-
-def alignment_reading(aligned: AlignResult) -> str:
-    """A Markdown sentence on one photo's alignment: faces found, the flag and the mean landmark distance to
-    the template after alignment (crop pixels)."""
-    return (
-        f"Faces found: **{aligned.n_faces}**, flag **{aligned.flag}**, mean landmark distance to the "
-        f"template after alignment **{aligned.residual:.1f} px**."
-    )
 
 
 def mean_face(profile: str, cohort: str) -> np.ndarray:

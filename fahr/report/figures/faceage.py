@@ -48,11 +48,14 @@ def gap_recovery(frame: pd.DataFrame, model: str = "faceage") -> plt.Figure | No
 
 
 def efficiency_curve(table: pd.DataFrame) -> plt.Figure:
-    """Validation FaceAge MAE and FaceSurvival concordance against the share of labelled data used."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, metric in zip(axes, ("FaceAge val MAE (years)", "FaceSurvival val C"), strict=True):
+    """Validation FaceAge MAE and (where it was trained) FaceSurvival concordance against the share of labelled
+    data used."""
+    metrics = [m for m in ("FaceAge val MAE (years)", "FaceSurvival val C") if table[m].notna().any()]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
+    for ax, metric in zip(axes.ravel(), metrics, strict=True):
         sns.lineplot(data=table, x="fraction", y=metric, hue="encoder", marker="o", ax=ax)
         ax.set(xscale="log", xlabel="share of the labelled training data")
-    axes[1].axhline(0.5, color="grey", lw=0.8, ls="--")
+        if metric == "FaceSurvival val C":
+            ax.axhline(0.5, color="grey", lw=0.8, ls="--")
     fig.tight_layout()
     return fig

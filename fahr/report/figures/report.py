@@ -13,12 +13,14 @@ def report_summary(t: pd.DataFrame, data: str) -> plt.Figure:
     top-vs-bottom quartile hazard ratio, and concordance — each model beside the oracle and the paper."""
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.9))
     ax = axes[0]
-    names = {"faceage.mae": "FaceAge", "faceage.mae.stage1": "stage 1 only", "faceage.mae.scratch": "from scratch",
+    names = {"faceage.mae": "FaceAge", "faceage.mae.appa-real": "FaceAge, APPA-REAL test",
+             "faceage.mae.stage1": "stage 1 only", "faceage.mae.scratch": "from scratch",
              "faceage.mae.mean_baseline": "mean age"}  # fmt: skip
     keys = [k for k in names if k in t.index]
     ax.barh([names[k] for k in keys][::-1], [t.loc[k, "value"] for k in keys][::-1], color="#4C72B0")
-    if keys:
+    if keys and pd.notna(t.loc[keys[0]].get("oracle")):
         ax.axvline(t.loc[keys[0], "oracle"], color="#C44E52", ls="--", label="oracle floor")
+    if keys and pd.notna(t.loc[keys[0]].get("paper")):
         ax.axvline(t.loc[keys[0], "paper"], color="#55A868", ls=":", label="paper (APPA-REAL)")
     ax.set(xlabel="test MAE (years)", title="FaceAge: age error")
     ax.legend(fontsize=7, frameon=False, loc="lower right")
@@ -31,8 +33,9 @@ def report_summary(t: pd.DataFrame, data: str) -> plt.Figure:
         label = "model (95 % CI)" if i == 0 else None
         ax.errorbar(r["value"], i, xerr=[[r["value"] - r["lower"]], [r["upper"] - r["value"]]], fmt="s",
                     color="#333333", ecolor="#4C72B0", capsize=3, label=label)  # fmt: skip
-        ax.scatter(r["oracle"], i, marker="D", facecolors="none", edgecolors="#C44E52", s=40,
-                   label="oracle" if i == 0 else None)  # fmt: skip
+        if pd.notna(r.get("oracle")):
+            ax.scatter(r["oracle"], i, marker="D", facecolors="none", edgecolors="#C44E52", s=40,
+                       label="oracle" if i == 0 else None)  # fmt: skip
         if pd.notna(r.get("paper")):
             ax.scatter(r["paper"], i, marker="*", color="#55A868", s=90, label="paper")
     ax.axvline(1, color="grey", lw=0.8)
@@ -52,7 +55,7 @@ def report_summary(t: pd.DataFrame, data: str) -> plt.Figure:
             ax.errorbar(r["value"], y, xerr=[[r["value"] - r["lower"]], [r["upper"] - r["value"]]], fmt="o",
                         color=["#4C72B0", "#DD8452", "#55A868"][j], capsize=2)  # fmt: skip
         oracle_key = f"c.{c}.FaceSurvival"
-        if oracle_key in t.index:
+        if oracle_key in t.index and pd.notna(t.loc[oracle_key].get("oracle")):
             top = i * (len(scores) + 1)
             ax.plot([t.loc[oracle_key, "oracle"]] * 2, [top - 0.4, top + len(scores) - 0.6], color="#C44E52", ls="--")
     ticks = [i * (len(scores) + 1) + j for i in range(2) for j in range(len(scores))]

@@ -64,20 +64,23 @@ def example_figure(e: Explained, photos_: int = 4, methods=METHODS) -> plt.Figur
     return fig
 
 
-def regions_figure(table: pd.DataFrame) -> plt.Figure:
-    """Saliency share / area share per region for each run, beside the number of cues planted there."""
+def regions_figure(table: pd.DataFrame, planted: bool = True) -> plt.Figure:
+    """Saliency share / area share per region for each run, beside (``planted``: FAHR-Synth) the number of cues
+    planted there."""
     regions = [r for r in REGIONS if r in set(table["region"])]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [3, 1.2]})
-    sns.barplot(data=table, x="region", y="share / area", hue="run", order=regions, ax=axes[0])
-    axes[0].axhline(1.0, color="grey", lw=0.8, ls="--")
-    axes[0].set(ylabel="saliency share / area share", xlabel="")
-    axes[0].tick_params(axis="x", rotation=40)
-    axes[0].legend(fontsize=7, frameon=False)
-    planted = truth.planted_cues().loc[regions]
-    planted.plot.barh(ax=axes[1], color=["#4C72B0", "#C44E52"])
-    axes[1].invert_yaxis()
-    axes[1].set(xlabel="planted cues painted there", ylabel="", title="FAHR-Synth truth")
-    axes[1].legend(fontsize=7, frameon=False)
+    fig, axes = plt.subplots(1, 1 + planted, figsize=(12 if planted else 8, 3.8), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 1.2] if planted else [1]})  # fmt: skip
+    ax = axes[0, 0]
+    sns.barplot(data=table, x="region", y="share / area", hue="run", order=regions, ax=ax)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set(ylabel="saliency share / area share", xlabel="")
+    ax.tick_params(axis="x", rotation=40)
+    ax.legend(fontsize=7, frameon=False)
+    if planted:
+        truth.planted_cues().loc[regions].plot.barh(ax=axes[0, 1], color=["#4C72B0", "#C44E52"])
+        axes[0, 1].invert_yaxis()
+        axes[0, 1].set(xlabel="planted cues painted there", ylabel="", title="FAHR-Synth truth")
+        axes[0, 1].legend(fontsize=7, frameon=False)
     fig.tight_layout()
     return fig
 
