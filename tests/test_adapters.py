@@ -134,7 +134,7 @@ def test_appa_real_keeps_official_splits_real_age_and_prefers_aligned_faces(tmp_
     rows = result.manifest.set_index("image_id")
     first = rows.loc["appa-real/train/000000.jpg"]
     assert first["path"] == "train/000000.jpg_face.jpg" and bool(first["aligned"])
-    assert [first["age"], first["apparent_age"], first["sex"], first["race"]] == [4, 5.0, "F", "white"]
+    assert [first["age"], first["rated_age"], first["sex"], first["race"]] == [4, 5.0, "F", "white"]
     second = rows.loc["appa-real/train/000001.jpg"]
     assert second["path"] == "train/000001.jpg" and not second["aligned"]
     assert [second["age"], second["sex"], second["race"]] == [14, "M", "black"]

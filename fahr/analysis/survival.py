@@ -429,7 +429,7 @@ def prognosis_table(models: dict[str, dict[str, cox.CoxResult]]) -> pd.DataFrame
     """FaceAge against the weaker face-age models and the oracle: adjusted HR per decade and the model's C."""
     rows = []
     for label, by in models.items():
-        for name in PROGNOSIS_MODELS:
+        for name in (n for n in PROGNOSIS_MODELS if n in by):  # the oracle's only on FAHR-Synth
             r = by[name].hr("FaceAge (per decade)")
             rows.append({"cohort": label, "model": name.replace(" per decade", ""), "aHR per decade": r["hr"],
                          "95% CI": f"{r['lower']:.2f}–{r['upper']:.2f}", "p": r["p"],

@@ -151,7 +151,8 @@ def appa_real(
 ) -> AdapterResult:
     """APPA-REAL from ``gt_avg_{train,valid,test}.csv`` (+ ``allcategories_*.csv``); ``age`` is real age in years.
 
-    The official split is kept (valid → val). ``apparent_age`` (mean rating, years) is an extra column, and
+    The official split is kept (valid → val). ``rated_age`` (the mean apparent-age rating, years; named apart from
+    FAHR-Synth's planted ``apparent_age``) is an extra column, and
     ``aligned`` says whether the dataset's aligned crop ``<file_name>_face.jpg`` was used (preferred when it
     exists and ``prefer_aligned``). APPA-REAL has no identity labels, so each photo is its own subject. A
     split CSV that is absent is listed in ``skipped``. Paths are relative to ``folder``.
@@ -200,7 +201,7 @@ def _appa_record(folder: Path, official: str, split: str, row, categories: pd.Da
         "subject_id": image_id,
         "split": split,
         "age": _age(real_age),
-        "apparent_age": float(pd.to_numeric(row.apparent_age_avg, errors="coerce")),
+        "rated_age": float(pd.to_numeric(row.apparent_age_avg, errors="coerce")),
         "aligned": use_aligned,
     }
     if name in categories.index:
