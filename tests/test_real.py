@@ -271,3 +271,19 @@ def test_a_clinical_cohort_with_too_few_deaths_gets_a_page_that_says_so() -> Non
     page = book.small_data_page("facesurvival", "cohort X: 6 deaths")
     assert page.cells[0].source.startswith("# FaceSurvival") and "could not be computed" in page.cells[0].source
     assert "TooFewDeaths" in book.DATA_TOO_SMALL
+
+
+def test_a_paired_set_is_read_into_the_test_split_and_a_missing_column_is_named(tmp_path) -> None:
+    from fahr.data.real import adapters
+
+    Image.fromarray(np.full((40, 40, 3), 128, np.uint8)).save(tmp_path / "a.jpg")
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(tmp_path / "b.jpg")
+    pd.DataFrame({"person": ["p1", "p1"], "condition": ["reference", "facelift"], "strength": [0, 1.0],
+                  "path": ["a.jpg", "b.jpg"], "age": [61, 61]}).to_csv(tmp_path / "pairs.csv", index=False)  # fmt: skip
+    result = adapters.paired_csv(tmp_path / "pairs.csv", tmp_path)
+    m = result.manifest
+    assert list(m["condition"]) == ["reference", "facelift"] and list(m["strength"]) == [0.0, 1.0]
+    assert set(m["split"]) == {"test"} and list(m["pair_id"]) == ["p1", "p1"] and result.skipped.empty
+    pd.DataFrame({"person": ["p1"], "path": ["a.jpg"]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ManifestError, match=r"bad.csv: missing column\(s\) \['condition', 'strength'\]"):
+        adapters.paired_csv(tmp_path / "bad.csv", tmp_path)

@@ -325,3 +325,23 @@ def test_top_regions_and_the_reading_of_the_chapter() -> None:
     )
     same = sal.reading(regions, alignment, distinct_table(0.3), "occlusion", age, survival)
     assert "Spearman 0.35 and a permutation test finds no difference: on this build the two models do not" in same
+
+
+def test_template_regions_put_the_eyes_nose_and_mouth_where_alignment_puts_them() -> None:
+    from fahr.data.align import template
+    from fahr.explain.regions import template_regions
+
+    for size in (64, 112):
+        labels = template_regions(size)
+        assert labels.shape == (size, size) and set(np.unique(labels)) == set(range(len(REGIONS)))
+        (lx, ly), (rx, ry), (nx, ny), (mlx, mly), (mrx, mry) = np.round(template(size)).astype(int)
+
+        def at(x: int, y: int, labels: np.ndarray = labels) -> str:
+            return REGIONS[labels[y, x]]
+
+        assert at(lx, ly) == at(rx, ry) == "periorbital" and at(nx, ny - 2) == "nose"
+        assert at((mlx + mrx) // 2, (mly + mry) // 2) == "mouth"
+        assert at(size // 2, 1) == "hair" and at(1, size - 2) == "background"
+        assert at(size // 2, int(ly - 0.6 * (rx - lx))) == "forehead"
+    shares, areas = regional(np.ones((2, 64, 64)), np.stack([template_regions(64)] * 2))
+    np.testing.assert_allclose(shares, areas)  # a flat map puts each region's area share on it

@@ -108,7 +108,8 @@ def survival_concordance(cfg: Config) -> pd.DataFrame:
     FAHR-Synth, the face-visible oracle (the FaceSurvival chapter's ceiling); empty without both clinical cohorts."""
     models = ("facesurvival", "facesurvival-scratch")
     if not {"clinical-a", "clinical-b"} <= prepare.available(cfg):
-        return pd.DataFrame(columns=["patients", *models]).rename_axis(["cohort", "split"])
+        none = pd.MultiIndex.from_tuples([], names=["cohort", "split"])
+        return pd.DataFrame(columns=["patients", *models], index=none)
     rows = []
     for name in ("clinical-a", "clinical-b"):
         table = cohort.build(cfg, name, models)
