@@ -106,6 +106,19 @@ def missing_data(cfg: Config, name: str) -> list[tuple[prepare.Expected, Path]]:
     return out
 
 
+def needs_text(absent: list[tuple[prepare.Expected, Path]]) -> str:
+    """The names of missing datasets in words: those of a cohort built from any of them (the age datasets) as
+    "one of a / b / c"."""
+    names = [e.name for e, _ in absent]
+    out = []
+    for cohort in prepare.ANY_OF:
+        group = [n for n in prepare.COHORT_DATASETS[cohort] if n in names]
+        if len(group) > 1:
+            out.append("one of " + " / ".join(group))
+            names = [n for n in names if n not in group]
+    return ", ".join(names + out)
+
+
 def source_view(nb: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
     """The chapter for one data source: cells tagged with the other source (``SOURCES``) removed."""
     others = set(SOURCES) - {source}
@@ -127,6 +140,8 @@ def missing_page(cfg: Config, name: str, absent: list[tuple[prepare.Expected, Pa
              f"`data.root` = `{prepare.root(cfg)}`, so it was not run. The chapters whose datasets are present "
              "were built as usual.", "```", "", "To build it, provide:", ""]  # fmt: skip
     lines += [f"- **{e.name}** ({e.used_for}): {e.what}, in `{folder}/` (from {e.source})." for e, folder in absent]
+    if len([e for e, _ in absent if e.name in prepare.COHORT_DATASETS["age"]]) > 1:
+        lines += ["", "Any one of the age datasets is enough; each one added widens the FaceAge test."]
     lines += ["", f"then rerun `make book PROFILE={cfg.profile}`: only the chapters that changed are executed."]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("\n".join(lines))]

@@ -349,7 +349,7 @@ def not_run(cfg) -> str:
     for name in book.CHAPTERS:
         absent = book.missing_data(cfg, name)
         if absent:
-            lines.append(f"- **{book.title(name)}**: needs {', '.join(e.name for e, _ in absent)} "
+            lines.append(f"- **{book.title(name)}**: needs {book.needs_text(absent)} "
                          f"(put them under `{absent[0][1].parent}/`)")  # fmt: skip
     return ("Chapters not run for want of data:\n\n" + "\n".join(lines)) if lines else ""
 

@@ -5,7 +5,7 @@ on FAHR-Synth, the planted value and the oracle beside it."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,5 +71,7 @@ def collect(cfg: Any, chapters: list[str]) -> dict[str, Any]:
 
 
 def table(content: dict[str, Any]) -> pd.DataFrame:
-    """The results of ``collect`` as a table indexed by key."""
-    return pd.DataFrame(content["results"]).set_index("key")
+    """The results of ``collect`` as a table indexed by key (empty, with the columns of a ``Result``, when no
+    chapter recorded a number: a build on real data whose datasets were all missing)."""
+    columns = ["key", *(f.name for f in fields(Result) if f.name != "key"), "chapter"]
+    return pd.DataFrame(content["results"], columns=None if content["results"] else columns).set_index("key")
