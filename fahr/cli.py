@@ -114,7 +114,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         print(f"fahr prepare: profile {cfg.profile!r} runs on FAHR-Synth (data.source=synth); `fahr synth` builds "
               "its cohorts. Use --set data.source=real for the real datasets.", file=sys.stderr)  # fmt: skip
         return 2
-    built = prepare.build(cfg, tuple(args.cohort) if args.cohort else tuple(prepare.COHORT_DATASETS), rescan=True)
+    every = [c for c in prepare.COHORT_DATASETS if c not in prepare.OPTIONAL or c in prepare.available(cfg)]
+    built = prepare.build(cfg, tuple(args.cohort) if args.cohort else tuple(every), rescan=True)
     for name, row in built.iterrows():
         print(f"[prepare] {name}: {row.action}, {row.photos} photos, {row['left out']} left out "
               f"(listed in {row.folder / 'excluded.csv'})")  # fmt: skip
@@ -287,8 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--export", type=Path, metavar="DIR", help="write the cohorts into DIR (new or empty) in the "
                        "real datasets' own formats, for `fahr prepare` (DIR/README.txt says how)")  # fmt: skip
     sub.choices["prepare"].add_argument(
-        "--cohort", action="append", choices=("pretrain", "age", "clinical-a", "clinical-b"),
-        help="only this cohort (repeatable); default: all",
+        "--cohort", action="append", choices=("pretrain", "age", "clinical-a", "clinical-b", "pairs"),
+        help="only this cohort (repeatable); default: all (the optional paired set only when it is there)",
     )  # fmt: skip
     aligner = sub.choices["align"]
     aligner.add_argument("photos", type=Path, help="folder of raw photos (searched recursively)")
