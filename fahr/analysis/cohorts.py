@@ -15,7 +15,7 @@ import pandas as pd
 from PIL import Image
 
 from fahr.core.config import Config
-from fahr.data import manifest
+from fahr.data import manifest, photo
 from fahr.data.real import prepare
 from fahr.train import common
 
@@ -75,34 +75,37 @@ def reason(text: str) -> str:
     return ADAPTER_SKIP
 
 
+def _excluded(cfg: Config, names: Sequence[str]) -> pd.DataFrame:
+    """The ``excluded.csv`` rows of the prepared real cohorts of ``names`` that this profile has, with the cohort
+    and the reason's category (``reason``); no rows on FAHR-Synth, which leaves nothing out."""
+    have = prepare.available(cfg) if cfg.data.source == "real" else set()
+    files = {n: prepare.cohort_dir(cfg.profile, n) / "excluded.csv" for n in names if n in have}
+    frames = [pd.read_csv(f).assign(cohort=n) for n, f in files.items() if f.is_file()]
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["dataset", "file", "reason"])
+    return rows.assign(why=rows["reason"].astype(str).map(reason))
+
+
 def left_out(cfg: Config) -> pd.DataFrame:
     """Photos left out of each prepared real cohort, per dataset and reason (counts); empty on FAHR-Synth, which
     leaves nothing out."""
-    frames = []
-    for name in ORDER:
-        file = prepare.cohort_dir(cfg.profile, name) / "excluded.csv"
-        if cfg.data.source == "real" and name in prepare.available(cfg) and file.is_file():
-            frames.append(pd.read_csv(file).assign(cohort=name))
-    if not frames or not sum(len(f) for f in frames):
+    rows = _excluded(cfg, ORDER)
+    if rows.empty:
         return pd.DataFrame(columns=list(REASONS.values()) + [ADAPTER_SKIP])
-    both = pd.concat(frames, ignore_index=True)
-    both["why"] = both["reason"].astype(str).map(reason)
-    return pd.crosstab([both["cohort"], both["dataset"]], both["why"])
+    return pd.crosstab([rows["cohort"], rows["dataset"]], rows["why"])
 
 
 def examples(cfg: Config, text: str) -> pd.DataFrame:
     """A few of the left-out files of one reason category (file name and the full reason), for the reader to
     check; never a clinical cohort's (their file names may carry identifiers)."""
-    frames = []
-    for name in ("pretrain", "age"):
-        file = prepare.cohort_dir(cfg.profile, name) / "excluded.csv"
-        if file.is_file():
-            frames.append(pd.read_csv(file))
-    if not frames:
-        return pd.DataFrame(columns=["dataset", "file", "reason"])
-    both = pd.concat(frames, ignore_index=True)
-    both = both[both["reason"].astype(str).map(reason) == text]
-    return both.assign(file=[str(f).rsplit("/", 1)[-1] for f in both["file"]]).head(5).reset_index(drop=True)
+    rows = _excluded(cfg, ("pretrain", "age"))
+    rows = rows.loc[rows["why"] == text, ["dataset", "file", "reason"]]
+    return rows.assign(file=[str(f).rsplit("/", 1)[-1] for f in rows["file"]]).head(5).reset_index(drop=True)
+
+
+def prepare_present(cfg: Config) -> pd.DataFrame:
+    """Prepare (if absent or stale) every real cohort whose datasets are present; what was done, per cohort."""
+    have = prepare.available(cfg)
+    return prepare.build(cfg, [c for c in ORDER if c in have], progress=False)
 
 
 def ages(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -110,11 +113,6 @@ def ages(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     frames = [t[["dataset", "age"]].assign(cohort=c) for c, t in tables.items() if "age" in t]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["dataset", "age", "cohort"])
     return out.assign(age=pd.to_numeric(out["age"], errors="coerce")).dropna(subset=["age"])
-
-
-def _read(path: str) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
 
 
 def example_crops(tables: dict[str, pd.DataFrame], ages_: Sequence[int] = (5, 20, 35, 50, 65, 80, 95),
@@ -130,7 +128,7 @@ def example_crops(tables: dict[str, pd.DataFrame], ages_: Sequence[int] = (5, 20
         group = group if len(group) else table
         for age in ages_:
             row = group.iloc[int(np.argmin(np.abs(group["age"].to_numpy(dtype=float) - age)))]
-            images.append(_read(row["path"]))
+            images.append(photo.read_rgb(row["path"]))
             labels.append(f"{row['age']:.0f} y, {row.get('sex', '?')}, {row['dataset']}")
     return images, labels
 

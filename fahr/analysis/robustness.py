@@ -20,6 +20,7 @@ from fahr import predict
 from fahr.analysis import cohort
 from fahr.analysis.headline import Result
 from fahr.data.perturb import WARPS
+from fahr.data.real import prepare
 from fahr.data.synth import cohorts, truth, world
 from fahr.stats.agreement import bland_altman, icc, mean_ci, spearman_stability
 from fahr.train import common
@@ -350,6 +351,15 @@ def paired_set_table(cfg, clinical: bool) -> pd.DataFrame:
     models = ("faceage", "facesurvival") if clinical else ("faceage",)
     frame = cohort.build(cfg, "pairs", models).frame.reset_index()
     return frame.rename(columns={"faceage": "age_pred", "facesurvival": "risk"})
+
+
+def photographed(cfg, clinical: bool) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The photographed paired set (``paired_set_table``) and FaceAge's ``summary`` of it (years), or None when no
+    paired set is present."""
+    if "pairs" not in prepare.available(cfg):
+        return None
+    pairs = paired_set_table(cfg, clinical)
+    return pairs, summary(paired(pairs, "age_pred", keep=["age"]))
 
 
 def photographed_results(age_summary: pd.DataFrame) -> list:

@@ -198,7 +198,7 @@ def run_chapter(name: str, cfg: Config, overrides: dict[str, Any], upstream: lis
     with provenance.atomic_path(out) as tmp, tempfile.TemporaryDirectory(prefix="fahr-chapter-") as work:
         if absent:
             nbformat.write(missing_page(cfg, name, absent), tmp)
-            (paths.stage_dir(cfg.profile, "results") / f"{name}.json").unlink(missing_ok=True)  # nothing recorded
+            _forget_results(cfg, name)
         else:
             view = Path(work) / f"{name}.ipynb"
             nbformat.write(source_view(nbformat.read(notebook_path(name), as_version=4), cfg.data.source), view)
@@ -210,6 +210,11 @@ def run_chapter(name: str, cfg: Config, overrides: dict[str, Any], upstream: lis
     timings[name] = {"seconds": round(seconds, 2), "executed_at": provenance.now(), "fingerprint": fingerprint}
     provenance.write_json(timings_path(cfg.profile), timings)
     return ChapterRun(name, True, seconds, fingerprint)
+
+
+def _forget_results(cfg: Config, name: str) -> None:
+    """Drop the numbers a chapter recorded in an earlier build: it recorded none this time (its page says why)."""
+    (paths.stage_dir(cfg.profile, "results") / f"{name}.json").unlink(missing_ok=True)
 
 
 def _execute(name: str, view: Path, out: Path, cfg: Config, overrides: dict[str, Any], failed: Path) -> None:
@@ -230,7 +235,7 @@ def _execute(name: str, view: Path, out: Path, cfg: Config, overrides: dict[str,
     except papermill.PapermillExecutionError as err:
         if err.ename in DATA_TOO_SMALL:  # the data cannot support the chapter: say so on its page
             nbformat.write(small_data_page(name, err.evalue), out)
-            (paths.stage_dir(cfg.profile, "results") / f"{name}.json").unlink(missing_ok=True)
+            _forget_results(cfg, name)
             return
         if out.exists():
             shutil.copyfile(out, failed)

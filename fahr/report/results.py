@@ -70,6 +70,15 @@ def collect(cfg: Any, chapters: list[str]) -> dict[str, Any]:
     return content
 
 
+SHOWN = ("chapter", "quantity", "value", "unit", "lower", "upper", "p", "planted", "oracle", "paper")
+
+
+def shown(t: pd.DataFrame) -> pd.DataFrame:
+    """The columns of a ``table`` the report shows, each only where some number has it (no truth columns on real
+    data)."""
+    return t[[c for c in SHOWN if c in t.columns and t[c].notna().any()]]
+
+
 def table(content: dict[str, Any]) -> pd.DataFrame:
     """The results of ``collect`` as a table indexed by key (empty, with the columns of a ``Result``, when no
     chapter recorded a number: a build on real data whose datasets were all missing)."""
