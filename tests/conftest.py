@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,13 @@ SLOW_TESTS = {
         "test_paper_scale_model_trains_a_few_steps_on_cpu",
     },
 }
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Free disk where the tests write: the paper-scale tests need about 3 GB at their peak (a run that ends in
+    'No space left on device' says why at the top)."""
+    tmp = Path(tempfile.gettempdir())
+    return f"free disk: {shutil.disk_usage(tmp).free / 2**30:.1f} GiB in {tmp}"
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker

@@ -493,7 +493,7 @@ class _Session:
         self.optimizer = torch.optim.AdamW(
             param_groups(self.model, self.spec.weight_decay), lr=self.spec.lr, betas=self.spec.betas
         )
-        if saved:
+        if saved and "optimizer" in saved:  # a finished run's last.pt has none: it trains no further
             self.optimizer.load_state_dict(saved["optimizer"])
         self.lr = 0.0
 
@@ -696,7 +696,11 @@ class _Session:
         })  # fmt: skip
 
     def _checkpoint(self) -> None:
-        """Write ``last.pt``: every rank hands its random states and log window to rank 0, which writes."""
+        """Write ``last.pt``: every rank hands its random states and log window to rank 0, which writes.
+
+        The end of the last epoch leaves out the optimizer state: ``epochs`` may not change on a resume, so a
+        finished run never steps again, and at ViT-B size that saves 690 MB a stage.
+        """
         rng = self.ctx.gather(rng_state())
         sums, _ = self.window.reduce(self.ctx)
         if not self.ctx.is_main:
@@ -704,7 +708,8 @@ class _Session:
         state = {
             "format": CHECKPOINT_FORMAT,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            # the optimizer's moments (twice the model's size) only while there is training left to resume
+            **({"optimizer": self.optimizer.state_dict()} if self.pos.epoch < self.spec.epochs else {}),
             "spec": asdict(self.spec),
             "world_size": self.ctx.world_size,
             **asdict(self.pos),
