@@ -26,10 +26,14 @@ from PIL import Image
 from torch import nn
 
 from fahr import predict
+from fahr.analysis import faceage as age_analysis
+from fahr.analysis import pretraining
 from fahr.core import config
 from fahr.models import importer
 from fahr.models.mae import MaskedAutoencoder
 from fahr.models.vit import ViTSpec, build_encoder, sincos_pos_embed_2d
+from fahr.report import reproducibility
+from fahr.report.figures import faceage as age_figures
 from fahr.train import common, faceage, facesurvival, pretrain
 
 TOLERANCE = 1e-5  # largest absolute difference allowed between the project's model and the source module (fp32)
@@ -373,6 +377,25 @@ def test_faceage_weights_make_the_faceage_stage_return_the_imported_model(hf, tm
     plain = config.load("smoke")  # the baselines still train, and do not depend on the imported file
     for pretrained, fraction in ((False, 1.0), (True, 0.3)):
         assert faceage.fingerprint(cfg, pretrained, fraction) == faceage.fingerprint(plain, pretrained, fraction)
+
+    # the chapters in evaluate-only mode: the published model alone, beside the baselines; nothing fine-tuned
+    assert age_analysis.networks(cfg) == ("faceage", "faceage-scratch")  # no stage 1 of a published model
+    assert age_analysis.networks(plain) == age_analysis.NETWORKS
+    assert age_analysis.models(cfg) == ["faceage", "faceage-scratch", "mean-age baseline", age_analysis.HANDMADE]
+    sentence = age_analysis.evaluated_sentence(cfg)
+    assert "fahr_faceage.pth" in sentence and "rendered" in sentence and age_analysis.evaluated_sentence(plain) == ""
+    efficiency = pretraining.efficiency(cfg)
+    assert efficiency.empty and age_figures.efficiency_curve(efficiency) is None
+    assert not common.model_dir("smoke", faceage.name(True, 0.3)).exists()  # no share of the labels was trained
+    table = pd.DataFrame({"faceage": [6.0], "mean-age baseline": [15.0], age_analysis.HANDMADE: [9.0]},
+                         index=pd.Index(["all datasets"]))  # fmt: skip
+    assert "stage 1" not in age_analysis.summary_sentence(table)
+    keys = {r.key for r in age_analysis.headline(table, pd.DataFrame(), None, efficiency)}
+    assert "faceage.mae" in keys and "faceage.mae.stage1" not in keys
+    listed = reproducibility.imported_table("smoke")  # the Reproducibility chapter names the file and its hash
+    assert list(listed.index) == ["faceage"] and listed.loc["faceage", "sha256"] == importer.file_sha256(path)
+    assert listed.loc["faceage", "file"] == "fahr_faceage.pth" and "hf-vit" in listed.loc["faceage", "layout"]
+    assert importer.file_sha256(path)[:12] in reproducibility.imported_sentence(listed)
 
 
 def test_a_published_file_of_another_shape_names_the_model_keys_to_set(hf, tmp_path, artifacts) -> None:

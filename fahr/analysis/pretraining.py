@@ -89,6 +89,8 @@ def efficiency(cfg: Config) -> pd.DataFrame:
     for the MAE-pretrained encoder and for the same model trained from scratch (FaceSurvival's only where clinical
     cohort A is present)."""
     rows = []
+    if cfg.faceage.weights:  # evaluate-only: the published FaceAge is tested, no FaceAge is fine-tuned here
+        return pd.DataFrame(columns=["fraction", "encoder", "FaceAge val MAE (years)", "FaceSurvival val C"])
     clinical = "clinical-a" in prepare.available(cfg)
     for fraction in [*cfg.baselines.data_fractions, 1.0]:
         for pretrained in (True, False):

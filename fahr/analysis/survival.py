@@ -46,10 +46,12 @@ CLINICAL: tuple[cox.Covariate, ...] = (
 def cohort_table(cfg: Config, name: str) -> cohort.CohortTable:
     """One row per patient of a clinical cohort: clinical columns, every face model's prediction, the FaceAge
     gaps (prediction − chronological age, years) and, on FAHR-Synth, the truth the oracles use."""
-    table = cohort.build(cfg, name, FACE_MODELS)
+    models = {m: o for m, o in FACE_MODELS.items() if m != "faceage-stage1" or not cfg.faceage.weights}
+    table = cohort.build(cfg, name, models)  # the published FaceAge (faceage.weights) has no stage-1 model
     frame = table.frame.copy()
     for model in ("faceage", "faceage-stage1", "faceage-scratch"):
-        frame[f"{model} gap"] = frame[model] - frame["age"]
+        if model in frame.columns:
+            frame[f"{model} gap"] = frame[model] - frame["age"]
     return cohort.CohortTable(name, frame, table.planted)
 
 
@@ -170,7 +172,11 @@ def adjusted_models(frame: pd.DataFrame, label: str) -> dict[str, cox.CoxResult]
         "FaceSurvival quartiles": [*c, quartile_covariate("facesurvival")],
         "FaceAge per decade": [*c, score_covariate("faceage", "FaceAge (per decade)", 10.0)],
         "FaceAge gap per decade": [*c, score_covariate("faceage gap", "FaceAge gap (per decade)", 10.0)],
-        "FaceAge stage 1 per decade": [*c, score_covariate("faceage-stage1", "FaceAge (per decade)", 10.0)],
+        **(
+            {"FaceAge stage 1 per decade": [*c, score_covariate("faceage-stage1", "FaceAge (per decade)", 10.0)]}
+            if "faceage-stage1" in frame.columns
+            else {}
+        ),  # none when the published FaceAge is evaluated
         "FaceAge scratch per decade": [*c, score_covariate("faceage-scratch", "FaceAge (per decade)", 10.0)],
         "FaceSurvival scratch per SD": [*c, score_covariate("facesurvival-scratch sd", "FaceSurvival (per SD)")],
     }

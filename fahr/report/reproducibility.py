@@ -108,3 +108,39 @@ def rerun_commands(name: str, cfg: Config, example: str = "seed=1") -> str:
 def packages_table(record: dict[str, Any]) -> pd.DataFrame:
     """The versions of the packages the results depend on most, from a provenance record."""
     return pd.DataFrame({"version": record["packages"]}).rename_axis("package")
+
+
+def imported_table(profile: str) -> pd.DataFrame:
+    """One row per published checkpoint this build imported in place of training a model (``pretrain.weights``,
+    ``faceage.weights``): the model it became, the file, its SHA-256, the layout found and what was assumed.
+    Empty (with the columns) when every model was trained here."""
+    columns = ["model", "file", "sha256", "layout", "ViT", "age head", "normalisation (assumed)", "imported"]
+    rows = []
+    for done in sorted(paths.stage_dir(profile, "models").glob("*/done.json")):
+        record = json.loads(done.read_text())
+        p = record.get("imported")
+        if not p:
+            continue
+        c = p["file_config"]
+        rows.append({
+            "model": done.parent.name, "file": p["source"], "sha256": p["sha256"],
+            "layout": p["layout"] + (f" ({p['hf_naming']} names)" if p.get("hf_naming") else ""),
+            "ViT": f"{c['depth']}×{c['embed_dim']}, patch {c['patch_size']}, {c['image_size']} px"
+                   + (f" → {p['image_size']} px" if p.get("position_embedding_resized") else ""),
+            "age head": p["age_head"] or "none (foundation encoder)",
+            "normalisation (assumed)": p["normalisation"]["name"], "imported": record.get("ended", ""),
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=columns).set_index("model")
+
+
+def imported_sentence(table: pd.DataFrame) -> str:
+    """What the imported-models table says, in words."""
+    if table.empty:
+        return ("No published checkpoint was imported in this build: every model in it was trained here. Set "
+                "`pretrain.weights` or `faceage.weights` to evaluate the authors' files (README, *Using the published "
+                "models*).")  # fmt: skip
+    names = ", ".join(f"`{m}` from `{row.file}` (SHA-256 `{row.sha256[:12]}…`)" for m, row in table.iterrows())
+    return (
+        f"This build evaluates published weights, not models trained here: {names}. The hash identifies the "
+        "exact file; the layout and the input normalisation are what the importer found and assumed."
+    )

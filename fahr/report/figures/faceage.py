@@ -47,10 +47,12 @@ def gap_recovery(frame: pd.DataFrame, model: str = "faceage") -> plt.Figure | No
     return fig
 
 
-def efficiency_curve(table: pd.DataFrame) -> plt.Figure:
+def efficiency_curve(table: pd.DataFrame) -> plt.Figure | None:
     """Validation FaceAge MAE and (where it was trained) FaceSurvival concordance against the share of labelled
     data used."""
     metrics = [m for m in ("FaceAge val MAE (years)", "FaceSurvival val C") if table[m].notna().any()]
+    if not metrics:  # nothing was fine-tuned on shares of the labels (evaluate-only): no figure
+        return None
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes.ravel(), metrics, strict=True):
         sns.lineplot(data=table, x="fraction", y=metric, hue="encoder", marker="o", ax=ax)
