@@ -15,7 +15,7 @@ SETS := $(foreach s,$(SET),--set $(s))
 # pip's find-links warnings on this kind of machine are noise; keep everything else
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup setup-browser book book-real chapter publish test test-fast lint format bench lock readme-figure clean clean-all
+.PHONY: help setup setup-browser book book-real chapter spread publish test test-fast lint format bench lock readme-figure clean clean-all
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,6 +48,10 @@ book-real: setup  ## the real-data book from FAHR-Synth exported as real dataset
 chapter: setup  ## re-execute one chapter and re-render: make chapter NB=reproducibility [PROFILE=..] [SET="k=v"]
 	@test -n "$(NB)" || { echo "usage: make chapter NB=<chapter name> [PROFILE=$(PROFILE)] [SET=\"key=value ...\"]"; exit 2; }
 	$(BIN)/fahr chapter $(NB) --profile $(PROFILE) $(SETS)
+
+SEEDS ?= 3
+spread: setup  ## rebuild the chapters with SEEDS seeds in all (default 3) and show each number's spread (PROFILE=..)
+	$(BIN)/fahr spread --profile $(PROFILE) --seeds $(SEEDS) $(SETS)
 
 publish: setup  ## push the built book to gh-pages (PROFILE=demo|paper, REMOTE=origin; ALLOW_CLINICAL=1 for real patients)
 	$(BIN)/fahr publish --profile $(PROFILE) --remote $(or $(REMOTE),origin) $(if $(ALLOW_CLINICAL),--allow-clinical,)

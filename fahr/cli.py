@@ -68,10 +68,41 @@ def cmd_book(args: argparse.Namespace) -> int:
     for run in runs:
         state = f"executed in {run.seconds:.1f} s" if run.executed else "up to date, not executed"
         print(f"[book] {run.name}: {state}")
+    if getattr(args, "no_html", False):
+        return 0
     built = book.build_html(cfg.profile, force=args.force, data_source=cfg.data.source)
     html = book.paths.html_dir(cfg.profile) / "index.html"
     print(f"[book] HTML {'rendered' if built else 'up to date'}: {html}")
     return 0
+
+
+def cmd_spread(args: argparse.Namespace) -> int:
+    from fahr.report import book, spread
+
+    cfg = _load_data(args)
+    overrides = config.normalise_overrides(args.overrides)
+    try:
+        chosen = spread.run(cfg, overrides, args.seeds)
+    except (ValueError, RuntimeError) as err:
+        print(f"fahr spread: {err}", file=sys.stderr)
+        return 2
+    book.run_chapters(cfg, overrides)  # the main build (seed {chosen[0]}), reused where it is up to date
+    for name in ("report", "reproducibility"):  # they read the spread: executed again with it
+        book.run_chapters(cfg, overrides, only=name)
+    built = book.build_html(cfg.profile, force=True, data_source=cfg.data.source)
+    table = spread.summary(spread.tables(cfg.profile, main=_main_results(cfg)))
+    print(table.round(3).to_string())
+    print(f"[spread] {len(chosen)} seeds ({', '.join(map(str, chosen))}); HTML {'rendered' if built else 'kept'}: "
+          f"{book.paths.html_dir(cfg.profile) / 'index.html'}")  # fmt: skip
+    return 0
+
+
+def _main_results(cfg):
+    import json
+
+    from fahr.report import results
+
+    return results.table(json.loads(results.path(cfg.profile).read_text()))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -337,7 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("book", help="execute the chapters that changed and render the HTML book")
     _profile_args(p)
     p.add_argument("--force", action="store_true", help="execute every chapter and render even if unchanged")
+    p.add_argument("--no-html", action="store_true", help="execute the chapters only, render nothing")
     p.set_defaults(func=cmd_book)
+    p = sub.add_parser("spread", help="rebuild the chapters with other seeds and show each number's spread")
+    _profile_args(p)
+    p.add_argument("--seeds", type=int, default=3, help="seeds in all, the build's own included (default 3)")
+    p.set_defaults(func=cmd_spread)
     p = sub.add_parser("chapter", help="re-execute one chapter (with other parameters) and re-render the book")
     p.add_argument("name", help="chapter name, e.g. reproducibility")
     _profile_args(p)

@@ -102,6 +102,23 @@ def test_the_real_book_passes_the_privacy_scan(built) -> None:
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
 
 
+def test_make_spread_rebuilds_with_another_seed_and_the_report_decides_with_both(built, tree) -> None:
+    """``fahr spread --seeds 2``: the chapters again with seed 1 in their own folder, then the report shows every
+    number's SD across the two seeds and decides each claim only where both seeds agree."""
+    artifacts, _ = built
+    out = fahr(artifacts, "spread", "--profile", "smoke", "--seeds", "2", *REAL, *SHORTER, "--set", f"data.root={tree}")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-6000:]
+    assert (artifacts / "smoke" / "spread" / "seed-1" / "smoke" / "results.json").is_file()
+    seeds = {json.loads((root / "smoke" / "results.json").read_text())["chapters"]["faceage"]["seed"]
+             for root in (artifacts, artifacts / "smoke" / "spread" / "seed-1")}  # fmt: skip
+    assert seeds == {0, 1}
+    chapters = artifacts / "smoke" / "book" / "chapters"
+    report = code_outputs(chapters / "report.ipynb")
+    assert "rebuilt with **2 seeds**" in report and "seed SD" in report and "of 2 seeds" in report
+    assert "rebuilt with **2 seeds**" in code_outputs(chapters / "reproducibility.ipynb")
+    assert "faceage.mae" in out.stdout  # the spread table, printed
+
+
 def test_a_missing_dataset_removes_only_the_chapters_that_need_it(built, tree, tmp_path) -> None:
     """With only the independent clinical cohort, the Cohorts chapter describes it (as averages) and every chapter
     that needs more renders a page naming the folders to fill; the book still renders. (The unit tests of

@@ -70,7 +70,7 @@ def collect(cfg: Any, chapters: list[str]) -> dict[str, Any]:
     return content
 
 
-SHOWN = ("chapter", "quantity", "value", "unit", "lower", "upper", "p", "planted", "oracle", "paper")
+SHOWN = ("chapter", "quantity", "value", "seed SD", "unit", "lower", "upper", "p", "planted", "oracle", "paper")
 
 
 def shown(t: pd.DataFrame) -> pd.DataFrame:
