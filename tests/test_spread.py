@@ -41,6 +41,8 @@ def test_the_spread_is_each_numbers_mean_sd_and_range_over_the_seeds() -> None:
     assert moves.loc["mae", ["seeds", "mean", "sd", "min", "max"]].tolist() == [3, 8.0, 1.0, 7.0, 9.0]
     assert moves.loc["c", "sd"] == pytest.approx(np.std([0.60, 0.64, 0.62], ddof=1))
     assert "3 seeds" in spread.sentence(moves, 3) and "the mae (SD 1 around 8)" in spread.sentence(moves, 3)
+    around_zero = spread.summary({0: numbers(mae=7.0, shift=0.05), 1: numbers(mae=8.0, shift=-0.05)})
+    assert "the mae" in spread.sentence(around_zero, 2)  # not the shift, whose seeds disagree even on its sign
     shown = results.shown(spread.beside(numbers(mae=7.0, c=0.6), moves))
     assert shown.loc["mae", "seed SD"] == 1.0
 

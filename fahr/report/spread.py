@@ -112,7 +112,8 @@ def sentence(table: pd.DataFrame, n_seeds: int) -> str:
         return ("The spread across seeds was **not measured** for this build: each number below comes from one seed. "
                 "`make spread SEEDS=3` rebuilds the chapters with two more seeds and puts each number's spread beside "
                 "it; until then a difference smaller than a seed's noise cannot be told from one.")  # fmt: skip
-    relative = (table["sd"] / table["mean"].abs()).replace([float("inf")], float("nan")).dropna()
+    sized = table[table["mean"].abs() > table["sd"]]  # a number whose sign the seeds agree on: its size means something
+    relative = (sized["sd"] / sized["mean"].abs()).dropna()
     widest = relative.idxmax() if len(relative) else None
     most = ""
     if widest is not None:
