@@ -138,6 +138,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from fahr.data.real import prepare
 
     cfg = _load(args)  # each cohort checks for its own datasets before it is built
@@ -146,10 +148,12 @@ def cmd_prepare(args: argparse.Namespace) -> int:
               "its cohorts. Use --set data.source=real for the real datasets.", file=sys.stderr)  # fmt: skip
         return 2
     every = [c for c in prepare.COHORT_DATASETS if c not in prepare.OPTIONAL or c in prepare.available(cfg)]
-    built = prepare.build(cfg, tuple(args.cohort) if args.cohort else tuple(every), rescan=True)
+    built = prepare.build(cfg, tuple(args.cohort) if args.cohort else tuple(every), rescan=True, workers=args.workers)
     for name, row in built.iterrows():
-        print(f"[prepare] {name}: {row.action}, {row.photos} photos, {row['left out']} left out "
-              f"(listed in {row.folder / 'excluded.csv'})")  # fmt: skip
+        reasons = pd.read_csv(row.folder / "excluded.csv")["reason"].value_counts()
+        why = "; ".join(f"{n} {reason}" for reason, n in reasons.items())
+        print(f"[prepare] {name}: {row.action}, {row.photos} photos, {row['left out']} left out"
+              f"{f' ({why})' if why else ''}, listed in {row.folder / 'excluded.csv'}")  # fmt: skip
     return 0
 
 
@@ -158,12 +162,11 @@ def cmd_align(args: argparse.Namespace) -> int:
     from fahr.data import align
 
     cfg = _load(args)
-    table = align.align_folder(args.photos, args.out, size=args.size)
+    table = align.align_folder(args.photos, args.out, size=args.size, workers=args.workers)
     report = args.out / "align.csv"
     with provenance.artifact(report, cfg, "align", photos=len(table), size=args.size) as tmp:
         table.to_csv(tmp, index=False)
-    counts = table["flag"].value_counts().to_dict()
-    print(f"[align] {len(table)} photos: {counts}; crops in {args.out}, table {report}")
+    print(f"[align] {align.counts_line(table)}; crops in {args.out}, table {report}")
     return 0
 
 
@@ -228,15 +231,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
             sources.append(item)
     device = provenance.resolve_device(cfg.device)
     try:
-        table = predict.photos(sources, args.faceage, args.facesurvival, device=device,
-                               normalisation=cfg.published.normalisation)  # fmt: skip
+        journal = args.output.with_name(f".{args.output.name}.partial.jsonl")  # a killed run resumes from it
+        table = predict.photos(sources, args.faceage, args.facesurvival, device=device, workers=args.workers,
+                               normalisation=cfg.published.normalisation, journal=journal)  # fmt: skip
     except importer.WeightsImportError as err:
         print(f"fahr predict: {args.faceage} is neither a project checkpoint nor an importable FaceAge file: {err}",
               file=sys.stderr)  # fmt: skip
         return 2
     with provenance.artifact(args.output, cfg, "predict", photos=len(table)) as tmp:
         table.to_csv(tmp, index=False)
-    print(f"[predict] {len(table)} photos ({table['flag'].value_counts().to_dict()}) -> {args.output}")
+    journal.unlink(missing_ok=True)
+    print(f"[predict] {align.counts_line(table)} -> {args.output}")
     return 0
 
 
@@ -338,6 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     predictor.add_argument("--facesurvival", type=Path, help="FaceSurvival checkpoint (facesurvival.pt)")
     predictor.add_argument("-o", "--output", type=Path, required=True, help="the CSV to write")
+    for name in ("prepare", "align", "predict"):
+        sub.choices[name].add_argument(
+            "--workers", type=int, default=None, metavar="N",
+            help="processes that detect and align faces (default: every core); a killed run resumes where it stopped",
+        )  # fmt: skip
     sharder = sub.choices["shard"]
     source = sharder.add_mutually_exclusive_group()
     source.add_argument("--cohort", default="pretrain", help="a FAHR-Synth cohort of the profile (default pretrain)")

@@ -8,6 +8,8 @@ FaceAge checkpoint may be the authors' published file, imported on the fly (``fa
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,39 +84,65 @@ def photos(
     batch_size: int = 32,
     progress: bool = True,
     normalisation: str = "imagenet",
+    workers: int | None = None,
+    journal: Path | None = None,
 ) -> pd.DataFrame:
     """Raw photographs → one row each: path, flag (ok / no_face / multiple_faces / unreadable), n_faces, age_pred,
-    risk. Faces are detected and aligned to the model's input size; a bad photo never stops the batch.
+    risk. Faces are detected and aligned to the model's input size by ``workers`` processes (default: every core);
+    a bad photo never stops the batch.
 
     ``faceage_checkpoint`` is a project checkpoint or a published FaceAge file (``fahr_faceage.pth``), imported once
-    with ``normalisation`` and cached by its SHA-256 under ``artifacts/imported/``."""
+    with ``normalisation`` and cached by its SHA-256 under ``artifacts/imported/``. With ``journal``, every finished
+    photo is appended there (JSON lines, keyed by the models' hashes), and a run killed mid-way resumes from it
+    without predicting a photo twice; remove the journal once its table is saved."""
     faceage_checkpoint = importer.cached_import(faceage_checkpoint, "faceage", paths.imported_dir(),
                                                 normalisation=normalisation)  # fmt: skip
     models = {"age_pred": faceage.load(faceage_checkpoint)}
+    checkpoints = [faceage_checkpoint]
     if facesurvival_checkpoint is not None:
         models["risk"] = facesurvival.load(facesurvival_checkpoint)
+        checkpoints.append(facesurvival_checkpoint)
     size = models["age_pred"].encoder.patch_embed.img_size[0]
     for m in models.values():
         m.to(device).eval()
-    detector = align.default_detector()
+    key = cache.digest(*[cache.file_digest(c) for c in checkpoints], size)
+    sources = [Path(s) for s in sources]
+    done = _journal_rows(journal, key)
+    todo = [s for s in dict.fromkeys(sources) if str(s) not in done]
     rows, crops = [], []
+    log = open(journal, "a") if journal is not None else contextlib.nullcontext()  # noqa: SIM115
 
     def flush() -> None:
-        if not crops:
-            return
-        x = torch.from_numpy(np.stack([c for _, c in crops])).permute(0, 3, 1, 2).float().div(255).to(device)
-        outputs = {name: m(x).float().cpu().numpy() for name, m in models.items()}
-        for j, (i, _) in enumerate(crops):
-            rows[i].update({name: float(v[j]) for name, v in outputs.items()})
-        crops.clear()
+        if crops:
+            x = torch.from_numpy(np.stack([c for _, c in crops])).permute(0, 3, 1, 2).float().div(255).to(device)
+            outputs = {name: m(x).float().cpu().numpy() for name, m in models.items()}
+            for j, (i, _) in enumerate(crops):
+                rows[i].update({name: float(v[j]) for name, v in outputs.items()})
+            crops.clear()
+        for row in rows:
+            done[row["path"]] = row
+            if journal is not None:
+                log.write(json.dumps({**row, "key": key}) + "\n")
+        if journal is not None:
+            log.flush()
+        rows.clear()
 
-    for source in tqdm(list(sources), desc="predict", unit="photo", disable=not progress):
-        result = align.align_file(source, size=size, detector=detector)
-        rows.append({"path": str(source), "flag": result.flag, "n_faces": result.n_faces})
-        if result.crop is not None:
-            crops.append((len(rows) - 1, result.crop))
-        if len(crops) >= batch_size:
-            flush()
-    flush()
+    with log, tqdm(total=len(set(sources)), initial=len(set(sources)) - len(todo), desc="predict", unit="photo",
+                   disable=not progress, dynamic_ncols=True) as bar:  # fmt: skip
+        for source, result in zip(todo, align.align_each(todo, size, workers), strict=True):
+            rows.append({"path": str(source), "flag": result.flag, "n_faces": result.n_faces})
+            if result.crop is not None:
+                crops.append((len(rows) - 1, result.crop))
+            if len(crops) >= batch_size:
+                flush()
+            bar.update()
+        flush()
     columns = ["path", "flag", "n_faces", *models]
-    return pd.DataFrame(rows).reindex(columns=columns)
+    return pd.DataFrame([done[str(s)] for s in sources]).reindex(columns=columns)
+
+
+def _journal_rows(journal: Path | None, key: str) -> dict[str, dict]:
+    """The photos a killed run with the same models already predicted."""
+    if journal is None:
+        return {}
+    return {r["path"]: r for r in provenance.read_journal(journal) if r.pop("key", None) == key}

@@ -12,10 +12,16 @@ Photos: scikit-image's ``astronaut`` (Eileen Collins, 512×512) and matplotlib's
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import dlib
 import numpy as np
+import pandas as pd
 import pytest
 import skimage.data
 from matplotlib import cbook
@@ -225,7 +231,7 @@ def test_folder_run_flags_bad_files_and_carries_on(tmp_path: Path, photos) -> No
     }
     assert list(table.columns) == ["aligned_path", "flag", "n_faces", "residual"]
     written = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file())
-    assert written == ["astronaut.jpg", "people/grace.jpg"], "only crops, same relative names, no temporary files"
+    assert written == ["align.journal.jsonl", "astronaut.jpg", "people/grace.jpg"], "crops, same names, a journal"
     for path in table["aligned_path"].dropna():
         with Image.open(path) as img:
             assert (img.format, img.size, img.mode) == ("JPEG", (112, 112), "RGB")
@@ -255,3 +261,47 @@ def test_two_photos_that_would_write_the_same_crop_are_refused_before_any_work(t
 def _dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+KILL_JOB = """
+import sys
+from pathlib import Path
+from fahr.data import align
+align.align_paths(sorted(Path(sys.argv[1]).glob("*")), Path(sys.argv[2]), progress=False, workers=2)
+"""
+
+
+def test_two_workers_align_like_one_and_a_killed_run_resumes_without_redoing_a_photo(tmp_path: Path, photos) -> None:
+    src = _dir(tmp_path / "photos")
+    for i in range(60):
+        if i % 10 == 9:
+            _write_jpeg(skimage.data.coffee(), src / f"p{i:02d}.jpg")  # no face: journaled too
+        else:
+            _write_jpeg(photos["astronaut" if i % 2 else "grace_hopper"], src / f"p{i:02d}.jpg")
+    sources = sorted(src.glob("*"))
+    one = align.align_paths(sources, tmp_path / "one", progress=False, workers=1)
+
+    killed = tmp_path / "killed"
+    job = subprocess.Popen([sys.executable, "-c", KILL_JOB, str(src), str(killed)], stderr=subprocess.PIPE, text=True)
+    journal = killed / align.JOURNAL
+    try:
+        deadline = time.monotonic() + 120
+        while not (journal.is_file() and journal.read_text().count("\n") >= 5):
+            assert job.poll() is None, f"the run ended before it was killed:\n{job.stderr.read()}"
+            assert time.monotonic() < deadline, "no photo was aligned in 120 s"
+            time.sleep(0.005)
+    finally:
+        job.send_signal(signal.SIGKILL)
+        job.wait(timeout=30)
+    records = [json.loads(line) for line in journal.read_text().splitlines() if line.endswith("}")]
+    crops = {r["aligned_path"]: Path(r["aligned_path"]).stat().st_mtime_ns for r in records if r["aligned_path"]}
+    assert 5 <= len(records) < 60 and crops  # killed mid-way
+
+    resumed = align.align_paths(sources, killed, progress=False, workers=2)
+    assert all(Path(crop).stat().st_mtime_ns == mtime for crop, mtime in crops.items())  # not redone
+    assert len(journal.read_text().splitlines()) == 60  # each photo journaled once: none aligned twice
+    pd.testing.assert_series_equal(resumed["flag"], one["flag"])
+    assert np.allclose(resumed["residual"].astype(float), one["residual"].astype(float), equal_nan=True)
+    assert (resumed["flag"] == "ok").sum() == 54 and not list(killed.glob(".*"))  # no half-written crop left
+    for a, b in zip(resumed["aligned_path"].dropna(), one["aligned_path"].dropna(), strict=True):
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))

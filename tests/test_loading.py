@@ -25,7 +25,7 @@ from fahr.data.loading import (
     read_image,
     transforms,
 )
-from fahr.data.shards import ShardDataset, shard_loader, write_shards
+from fahr.data.shards import ShardDataset, StreamBatches, TrainingStream, shard_loader, write_shards
 
 SIZE = 16
 N = 40
@@ -257,9 +257,20 @@ def test_write_shards_reports_missing_photos_and_refuses_bad_keys_leaving_old_sh
     (root / df.path[5]).unlink()
     shard_set = write_shards(df, root, tmp_path / "shards", maxcount=100)
     assert shard_set.skipped.image_id.tolist() == ["face005"] and len(shard_set.index) == N - 1
-    with pytest.raises(ValueError, match="without '.'"):
-        write_shards(df.assign(image_id=df.image_id + ".v2"), root, tmp_path / "shards")
+    with pytest.raises(ValueError, match="must be unique"):
+        write_shards(df.assign(image_id="same"), root, tmp_path / "shards")
     assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == ["faces-000000.tar", "faces.index.csv"]
+
+
+def test_image_ids_with_dots_and_slashes_as_real_datasets_have_them_round_trip_through_shards(faces, tmp_path):
+    df, root = faces
+    real = df.assign(image_id="utkface/" + df.image_id + ".jpg")  # dots and slashes: WebDataset cannot key on them
+    shards = write_shards(real, root, tmp_path / "shards", maxcount=10).paths
+    with tarfile.open(shards[0]) as tar:
+        assert all("/" not in name and name.count(".") == 1 for name in tar.getnames())
+    assert sorted(item["image_id"] for item in ShardDataset(shards, SIZE)) == sorted(real.image_id)
+    streamed = stream_batches(shards, 2, 0, keep=set(real.image_id[:10]))
+    assert {i for b in streamed for i in b["image_id"]} == set(real.image_id[:10])
 
 
 def test_shard_loader_reads_every_photo_once_with_workers_and_splits_ranks(faces, tmp_path, monkeypatch):
@@ -321,3 +332,80 @@ def test_a_truncated_shard_gives_the_samples_before_the_cut_and_a_warning(faces,
     before_cut = ids[: ids.index("face000", 1)]  # the whole shard follows the truncated one
     assert 0 < len(before_cut) < N and before_cut == df.image_id[: len(before_cut)].tolist()
     assert ids[len(before_cut) :] == df.image_id.tolist()
+
+
+def stream_batches(shards, steps: int, workers: int, batch_size: int = 5, **kw) -> StreamBatches:
+    """A rank's epoch as training reads it: ``TrainingStream`` batches through a DataLoader (``kw``: its options)."""
+    kw = {"epoch": 0, **kw}
+    return StreamBatches(lambda start: TrainingStream(shards, batch_size, steps, workers=workers, start=start,
+                                                      size=SIZE, **kw), workers)  # fmt: skip
+
+
+def test_training_stream_gives_every_rank_its_steps_and_each_photo_once_per_pass(faces, tmp_path):
+    df, root = faces
+    shards = write_shards(df, root, tmp_path / "shards", maxcount=10).paths  # 4 shards of 10 photos
+    seen = []
+    for rank in range(2):
+        batches = stream_batches(shards, steps=4, workers=2, rank=rank, world_size=2, label_columns=("age",))
+        got = list(batches)
+        assert len(batches) == len(got) == 4 and all(b["image"].shape == (5, 3, SIZE, SIZE) for b in got)
+        seen += [i for b in got for i in b["image_id"]]
+    assert sorted(seen) == sorted(df.image_id)  # 2 ranks × 2 workers, one shard each: one pass, no photo twice
+    longer = [i for b in stream_batches(shards, steps=12, workers=0) for i in b["image_id"]]
+    assert len(longer) == 60 and set(longer) == set(df.image_id)  # one stream cycles over its shards as needed
+
+
+def test_training_stream_resumes_mid_epoch_with_the_same_batches_and_augmentation(faces, tmp_path):
+    df, root = faces
+    shards = write_shards(df, root, tmp_path / "shards", maxcount=10).paths
+    kw = {"transform": transforms("finetune", SIZE), "shuffle_buffer": 7, "seed": 3, "label_columns": ("age",)}
+    batches = stream_batches(shards, steps=7, workers=2, epoch=1, **kw)
+    whole = list(batches)
+    for done in (1, 4):
+        tail = list(batches.iter_from(done))
+        assert len(tail) == 7 - done
+        for got, expected in zip(tail, whole[done:], strict=True):
+            assert got["image_id"] == expected["image_id"] and torch.equal(got["image"], expected["image"])
+    other_epoch = list(stream_batches(shards, steps=7, workers=2, epoch=2, **kw))
+    assert [b["image_id"] for b in other_epoch] != [b["image_id"] for b in whole]
+    in_process = stream_batches(shards, steps=7, workers=0, epoch=1, **kw)  # no workers: one stream
+    iterator = iter(in_process)  # the DataLoader draws its base seed here
+    state = torch.get_rng_state()
+    first = list(iterator)
+    assert torch.equal(torch.get_rng_state(), state)  # augmentation draws leave the training's generator alone
+    assert [b["image_id"] for b in list(in_process.iter_from(3))] == [b["image_id"] for b in first[3:]]
+    assert torch.equal(list(in_process.iter_from(3))[0]["image"], first[3]["image"])
+
+
+def test_training_stream_weights_repeat_photos_and_batches_hold_their_events(faces, tmp_path):
+    df, root = faces
+    shards = write_shards(df, root, tmp_path / "shards", maxcount=10).paths
+    only_events = stream_batches(shards, steps=4, workers=0, weight=lambda row: 2.0 * row["event"])
+    ids = Counter(i for b in only_events for i in b["image_id"])
+    events = set(df.image_id[df.event == 1])
+    assert set(ids) == events and set(ids.values()) == {2}  # weight 2: twice each, weight 0: never
+    with_events = list(stream_batches(shards, 8, 2, batch_size=8, min_events=2, shuffle_buffer=5,
+                                      label_columns=("event",)))  # fmt: skip
+    assert len(with_events) == 8 and all(int(b["event"].sum()) >= 2 for b in with_events)
+
+
+def test_training_stream_refuses_fewer_shards_than_ranks_times_workers(faces, tmp_path):
+    df, root = faces
+    shards = write_shards(df, root, tmp_path / "shards", maxcount=20).paths
+    with pytest.raises(ValueError, match=r"2 shards cannot feed 2 rank\(s\) × 2 DataLoader worker\(s\)"):
+        TrainingStream(shards, 5, 4, epoch=0, rank=0, world_size=2, workers=2)
+
+
+def test_age_bin_weights_make_the_stream_age_balanced_as_the_sampler_is(faces, tmp_path):
+    from fahr.train.faceage import BinWeights
+
+    df, root = faces
+    weight = BinWeights(df.age.to_numpy(), bin_width=30.0)  # bins of 7, 20 and 13 photos
+    per_bin = df.groupby(df.age // 30).age.apply(lambda ages: sum(weight({"age": a}) for a in ages))
+    assert np.allclose(per_bin, N / 3) and np.isclose(sum(weight({"age": a}) for a in df.age), N)
+    shards = write_shards(df, root, tmp_path / "shards", maxcount=10).paths
+    streamed = [b for b in stream_batches(shards, 60, 2, weight=weight, shuffle_buffer=10, label_columns=("age",))]
+    shares = pd.Series(torch.cat([b["age"] for b in streamed]).numpy() // 30).value_counts(normalize=True)
+    plain = (df.age // 30).value_counts(normalize=True)
+    print("age-bin shares, plain", plain.round(2).to_dict(), "balanced stream", shares.round(2).to_dict())
+    assert (shares - 1 / 3).abs().max() < 0.06 and (plain - 1 / 3).abs().max() > 0.15

@@ -248,6 +248,84 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_metrics_and_log(tmp_
     assert log_lines(again.log_path) == log_lines(reference.log_path)
 
 
+SHARD_SIDE = 8
+
+
+def rows_as_shards(folder: Path) -> Path:
+    """TRAIN written as a WebDataset shard set of 8 shards: row i an 8×8 PNG whose first row of red pixels holds its
+    features (scaled to 0–255), ``y`` in its JSON."""
+    from PIL import Image
+
+    from fahr.data.shards import write_shards
+
+    (folder / "png").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, (x, y) in enumerate(zip(*TRAIN, strict=True)):
+        pixels = torch.zeros(SHARD_SIDE, SHARD_SIDE, 3, dtype=torch.uint8)
+        pixels[0, :, 0] = ((x.clamp(-3, 3) + 3) / 6 * 255).round().to(torch.uint8)
+        Image.fromarray(pixels.numpy()).save(folder / "png" / f"row{i:03d}.png")
+        rows.append({"image_id": f"row{i:03d}", "path": str(folder / "png" / f"row{i:03d}.png"), "y": float(y)})
+    import pandas as pd
+
+    write_shards(pd.DataFrame(rows), Path("/"), folder / "shards", maxcount=32)
+    return folder / "shards"
+
+
+def image_loss(model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``mse_loss`` on the features read back from the photos (first pixel row, red channel)."""
+    return mse_loss(model, {"x": (batch["image"][:, 0, 0, :] - 0.5) * 6, "y": batch["y"]})
+
+
+def shard_trainer(out_dir: Path, shards: Path, s: TrainSpec, loss_fn=image_loss) -> Trainer:
+    """What a stage with ``data.format: shards`` does: a ``TrainingStream`` per epoch, two DataLoader workers that
+    augment (noise that keeps the features readable), a shuffle buffer."""
+    from torchvision.transforms import v2
+
+    from fahr.data.shards import StreamBatches, TrainingStream
+
+    noise = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.GaussianNoise(sigma=0.02)])  # random, as augmentation
+
+    def make_batches(epoch: int, rank: int, world_size: int) -> StreamBatches:
+        steps = len(TRAIN[0]) // (s.batch_size * world_size)
+        return StreamBatches(lambda start: TrainingStream(
+            shards, s.batch_size, steps, epoch=epoch, rank=rank, world_size=world_size, workers=2, seed=s.seed,
+            start=start, size=SHARD_SIDE, transform=noise, label_columns=("y",),
+            shuffle_buffer=20), 2)  # fmt: skip
+
+    return Trainer(mlp(0.2), s, out_dir, loss_fn, make_batches, None, None, progress=False)
+
+
+@pytest.mark.slow
+def test_a_run_on_shards_killed_mid_epoch_resumes_at_the_same_photo_to_the_same_weights(tmp_path: Path) -> None:
+    """A real SIGKILL in epoch 2 of a run streaming shards with augmenting workers; the resumed run skips the
+    photos already trained without decoding them and ends where a run that was never stopped ends."""
+    shards = rows_as_shards(tmp_path / "data")
+    reference = shard_trainer(tmp_path / "reference", shards, spec(**RESUME_SPEC)).fit()
+
+    killed, marker = tmp_path / "killed", tmp_path / "stalled"
+    job = {"mode": "stall", "data": str(shards), "out": str(killed), "spec": RESUME_SPEC, "stall_at": STALL_AT,
+           "marker": str(marker)}  # fmt: skip
+    worker = subprocess.Popen([sys.executable, __file__, json.dumps(job)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert worker.poll() is None, f"the worker ended before stalling:\n{worker.stderr.read()}"
+            assert time.monotonic() < deadline, "the worker did not reach the stall in 120 s"
+            time.sleep(0.05)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    at_kill = load_checkpoint(killed / "last.pt")
+    assert (at_kill["epoch"], at_kill["batches_done"], at_kill["step"]) == (1, 18, 25)  # mid-epoch
+
+    resumed = shard_trainer(killed, shards, spec(**RESUME_SPEC)).fit()
+    assert resumed.resumed_at_step == 25 and resumed.steps == reference.steps == 48
+    assert max_abs_diff(model_weights(resumed.last_path), model_weights(reference.last_path)) == 0.0
+    assert log_lines(resumed.log_path) == log_lines(reference.log_path)
+    train = read_metrics(reference.log_path, "train")["loss"].to_numpy()
+    assert train[-1] < 0.9 * train[0]  # and it learns from the photos (48 steps)
+
+
 class NoisyRows(torch.utils.data.Dataset):
     """The training rows with noise drawn in the DataLoader worker (seeded by the loader's base seed)."""
 
@@ -447,15 +525,18 @@ def _worker(job: dict[str, Any]) -> None:
     if job["mode"] == "stall":
         calls = 0
 
-        def stalling_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> Any:
+        def stalling_loss(model: nn.Module, batch: dict[str, torch.Tensor], loss=mse_loss) -> Any:
             nonlocal calls
             calls += 1
             if calls == job["stall_at"]:
                 Path(job["marker"]).write_text("stalled")
                 time.sleep(600)  # until the test kills this process
-            return mse_loss(model, batch)
+            return loss(model, batch)
 
-        trainer(out, s, dropout=0.2, augment=True, loss_fn=stalling_loss).fit()
+        if "data" in job:  # the same run streaming shards
+            shard_trainer(out, Path(job["data"]), s, loss_fn=lambda m, b: stalling_loss(m, b, image_loss)).fit()
+        else:
+            trainer(out, s, dropout=0.2, augment=True, loss_fn=stalling_loss).fit()
     else:
         writes = record_writes(out)
         result = trainer(out, s).fit()

@@ -122,6 +122,9 @@ class DataConfig(_Section):
     source: Literal["synth", "real"]
     root: str  # folder of the real datasets (relative to the repository unless absolute); see fahr.data.real.prepare
     prealigned: list[RealDataset]  # real datasets whose photos are already aligned face crops: resized, not re-detected
+    format: Literal["files", "shards"]  # training reads the loose photos, or streams WebDataset shards of them
+    shard_size: int = Field(ge=1)  # photos per shard when a stage writes its shards (format: shards)
+    shuffle_buffer: int = Field(ge=0)  # photos in the streaming shuffle buffer of each DataLoader worker
 
 
 class StatisticsConfig(_Section):

@@ -176,6 +176,19 @@ def write_json(path: Path, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
 
 
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines journal that a run appends to as it goes (``fahr prepare``, ``fahr predict``).
+    A last line cut short by a kill is dropped from the file too, so that the next record starts a line."""
+    if not Path(path).is_file():
+        return []
+    text = Path(path).read_text()
+    whole = text[: text.rfind("\n") + 1]
+    if whole != text:
+        with open(path, "r+") as f:
+            f.truncate(len(whole.encode()))
+    return [json.loads(line) for line in whole.splitlines() if line.strip()]
+
+
 def read(artifact: Path) -> dict[str, Any] | None:
     """The provenance record of ``artifact``, or None if it has none (then the artifact is incomplete)."""
     path = provenance_path(Path(artifact))

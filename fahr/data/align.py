@@ -33,10 +33,13 @@ artificial corner that a model could learn as a cue of framing or pose.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
+import json
+import multiprocessing
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +50,7 @@ from PIL import Image
 from skimage.transform import SimilarityTransform
 from tqdm import tqdm
 
-from fahr.core.provenance import atomic_path
+from fahr.core.provenance import atomic_path, read_journal
 from fahr.data.photo import read_rgb
 
 TEMPLATE_SIZE = 112
@@ -291,6 +294,71 @@ def _write_jpeg(crop: np.ndarray, target: Path, quality: int) -> None:
         Image.fromarray(crop).save(tmp, format="JPEG", quality=quality)
 
 
+JOURNAL = "align.journal.jsonl"
+# Fresh worker processes: a fork of a process whose OpenCV or torch threads hold a lock can hang in the child.
+POOL_CONTEXT = multiprocessing.get_context("forkserver")
+COLUMNS = ["path", "aligned_path", "flag", "n_faces", "residual"]
+
+
+def default_workers() -> int:
+    """Every core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _stamp(path: Path) -> list[int] | None:
+    """What says a photo is unchanged since it was aligned: its size and modification time (None if unreadable)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _read_journal(dst: Path, size: int, quality: int) -> dict[str, dict]:
+    """The photos a previous (maybe killed) run already aligned into ``dst`` at these settings and whose result is
+    still valid: same photo (size, mtime), crop still there. A line cut short by a kill is ignored."""
+    done: dict[str, dict] = {}
+    for record in read_journal(dst / JOURNAL):
+        if record.get("settings") != [size, quality] or record.get("stamp") != _stamp(Path(record["path"])):
+            continue
+        if record["aligned_path"] is not None and not Path(record["aligned_path"]).is_file():
+            continue
+        done[record["path"]] = {k: record[k] for k in COLUMNS}
+    return done
+
+
+def _align_job(job: tuple[Path, Path, int, int, FaceDetector | None]) -> dict:
+    """Align one photo and write its crop (atomically); its row of ``align_paths``' table."""
+    path, target, size, quality, detector = job
+    result = align_file(path, size=size, detector=detector)
+    aligned = None
+    if result.crop is not None:
+        _write_jpeg(result.crop, target, quality)
+        aligned = str(target)
+    return {"path": str(path), "aligned_path": aligned, "flag": result.flag, "n_faces": result.n_faces,
+            "residual": result.residual}  # fmt: skip
+
+
+def _align_for_each(job: tuple[Path, int]) -> AlignResult:
+    return align_file(job[0], size=job[1])
+
+
+def align_each(paths: Sequence[Path], size: int = TEMPLATE_SIZE, workers: int | None = None) -> Iterator[AlignResult]:
+    """The alignment of each photo, in order, computed by ``workers`` processes (default: every core)."""
+    workers = max(1, min(workers or default_workers(), len(paths)))
+    jobs = [(Path(p), size) for p in paths]
+    if workers == 1:
+        yield from map(_align_for_each, jobs)
+        return
+    with POOL_CONTEXT.Pool(workers, initializer=_one_thread) as pool:
+        yield from pool.imap(_align_for_each, jobs, chunksize=max(1, min(16, len(jobs) // (8 * workers))))
+
+
+def _one_thread() -> None:
+    """A pool worker: one photo at a time on one core (no nested OpenCV threads)."""
+    cv2.setNumThreads(1)
+
+
 def align_paths(
     paths: Iterable[str | os.PathLike],
     dst: str | os.PathLike,
@@ -299,15 +367,20 @@ def align_paths(
     quality: int = 95,
     detector: FaceDetector | None = None,
     progress: bool = True,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Align photos into ``dst`` as JPEG, keeping their names relative to ``root`` (default: their common folder).
 
-    Never stops on a bad photo. Returns one row per input: ``path, aligned_path`` (None where no crop was
-    written), ``flag, n_faces, residual`` (crop pixels).
+    ``workers`` processes (default: every core; a given ``detector`` runs in this process only) align in
+    parallel, with a progress bar showing the rate and the time left. Every finished photo is appended to
+    ``dst/align.journal.jsonl``, and crops are written atomically, so a run killed mid-way resumes where it
+    stopped: photos already aligned (same file size and time, crop present, same settings) are not redone.
+    Never stops on a bad photo. Returns one row per input, in input order: ``path, aligned_path`` (None where no
+    crop was written), ``flag, n_faces, residual`` (crop pixels).
     """
     paths = [Path(p) for p in paths]
     if not paths:
-        return pd.DataFrame(columns=["path", "aligned_path", "flag", "n_faces", "residual"])
+        return pd.DataFrame(columns=COLUMNS)
     base = Path(root) if root is not None else Path(os.path.commonpath([p.parent for p in paths]))
     targets: dict[Path, Path] = {}  # photo -> crop
     sources: dict[Path, Path] = {}  # crop -> photo
@@ -320,23 +393,36 @@ def align_paths(
         if target in sources:
             raise ValueError(f"{path} and {sources[target]} would both be written to {target}; rename one of them")
         targets[path], sources[target] = target, path
-    rows = []
-    for path in tqdm(paths, desc="align", unit="photo", disable=not progress):
-        result = align_file(path, size=size, detector=detector)
-        aligned = None
-        if result.crop is not None:
-            _write_jpeg(result.crop, targets[path], quality)
-            aligned = str(targets[path])
-        rows.append(
-            {
-                "path": str(path),
-                "aligned_path": aligned,
-                "flag": result.flag,
-                "n_faces": result.n_faces,
-                "residual": result.residual,
-            }
-        )
-    return pd.DataFrame(rows)
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    for litter in dst.rglob(".*.tmp.jpg"):  # a crop being written when a run was killed
+        litter.unlink()
+    rows = _read_journal(dst, size, quality)
+    todo = [path for path in dict.fromkeys(paths) if str(path) not in rows]
+    workers = 1 if detector is not None else max(1, min(workers or default_workers(), len(todo)))
+    jobs = [(path, targets[path], size, quality, detector) for path in todo]
+    bar = tqdm(total=len(paths), initial=len(paths) - len(todo), desc="align", unit="photo", disable=not progress,
+               dynamic_ncols=True)  # fmt: skip
+    with contextlib.ExitStack() as stack, (dst / JOURNAL).open("a") as journal:
+        if workers > 1:
+            pool = stack.enter_context(POOL_CONTEXT.Pool(workers, initializer=_one_thread))
+            results = pool.imap_unordered(_align_job, jobs, chunksize=max(1, min(16, len(jobs) // (8 * workers))))
+        else:
+            results = map(_align_job, jobs)
+        for row in results:
+            journal.write(json.dumps({**row, "stamp": _stamp(Path(row["path"])), "settings": [size, quality]}) + "\n")
+            journal.flush()
+            rows[row["path"]] = row
+            bar.update()
+    bar.close()
+    return pd.DataFrame([rows[str(path)] for path in paths], columns=COLUMNS)
+
+
+def counts_line(table: pd.DataFrame) -> str:
+    """One line of what alignment did: photos aligned, and those left out by reason."""
+    flags = table["flag"].value_counts()
+    left = ", ".join(f"{n} {flag.replace('_', ' ')}" for flag, n in flags.items() if flag != "ok")
+    return f"{int(flags.get('ok', 0))} of {len(table)} photos aligned" + (f"; left out: {left}" if left else "")
 
 
 def align_folder(
@@ -347,6 +433,7 @@ def align_folder(
     extensions: tuple[str, ...] = IMAGE_EXTENSIONS,
     detector: FaceDetector | None = None,
     progress: bool = True,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Align every photo under ``src`` (recursively, by extension; not those under ``dst``) into ``dst``, same names."""
     src = Path(src)
@@ -358,4 +445,6 @@ def align_folder(
         for p in src.rglob("*")
         if p.is_file() and p.suffix.lower() in extensions and not p.resolve().is_relative_to(out)
     )
-    return align_paths(paths, dst, root=src, size=size, quality=quality, detector=detector, progress=progress)
+    return align_paths(
+        paths, dst, root=src, size=size, quality=quality, detector=detector, progress=progress, workers=workers
+    )

@@ -1,7 +1,8 @@
 """WebDataset tar shards: the photos of a manifest packed for streaming (the ``paper`` profile, many GPUs).
 
-A shard member is one photo: key = ``image_id``, the image file's bytes as they are under its extension
-(``png``, ``jpg``, …) and the row's manifest columns under ``json``. ``write_shards`` writes a shard set into
+A shard member is one photo: key = ``image_id`` (hashed, ``shard_key``, where it holds a dot or a slash), the
+image file's bytes as they are under its extension (``png``, ``jpg``, …) and the row's manifest columns under
+``json``. ``write_shards`` writes a shard set into
 its own folder atomically, with ``<prefix>.index.csv`` (the manifest plus ``shard`` and ``shard_position``)
 beside the shards. ``ShardDataset`` streams them back as the same dicts ``FaceDataset`` returns, split over
 DDP ranks and DataLoader workers by shard; a corrupt member is skipped with a warning.
@@ -10,11 +11,13 @@ DDP ranks and DataLoader workers by shard; a corrupt member is skipped with a wa
 from __future__ import annotations
 
 import glob
+import hashlib
+import itertools
 import json
 import logging
 import random
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,15 +64,21 @@ def warn_and_skip(exn: Exception) -> bool:
 
 def _check_keys(df: pd.DataFrame) -> None:
     ids = df["image_id"].astype(str)
-    bad = ids[ids.str.contains(".", regex=False) | (ids.str.strip() == "")]
-    if len(bad):
-        raise ValueError(
-            f"image_id must be non-empty and without '.' to be a shard key (WebDataset splits names at the "
-            f"first dot); offending ids: {bad.head(5).tolist()}"
-        )
+    empty = ids[ids.str.strip() == ""]
+    if len(empty):
+        raise ValueError(f"image_id must be non-empty to be a shard key; rows {empty.index[:5].tolist()} are empty")
     duplicated = ids[ids.duplicated()]
     if len(duplicated):
         raise ValueError(f"image_id must be unique to be a shard key; duplicated: {duplicated.head(5).tolist()}")
+
+
+def shard_key(image_id: str) -> str:
+    """A photo's key in a shard: its image_id, or where that holds a dot or a slash (which WebDataset reads as the
+    start of an extension or a folder, as in the real datasets' ``utkface/30_0_0_x.jpg``) a hash of it; the
+    image_id itself is always in the member's JSON."""
+    if "." in image_id or "/" in image_id:
+        return "id-" + hashlib.sha1(image_id.encode()).hexdigest()[:24]
+    return image_id
 
 
 def write_shards(
@@ -106,7 +115,7 @@ def write_shards(
                     reason = "missing image file"
                 else:
                     sample = {
-                        "__key__": str(record["image_id"]),
+                        "__key__": shard_key(str(record["image_id"])),
                         extension: path.read_bytes(),
                         "json": json.dumps(record),
                     }
@@ -157,6 +166,43 @@ def shard_urls(shards: str | Path | Sequence[str | Path]) -> list[str]:
     if not urls:
         raise FileNotFoundError(f"no shards found for {shards!r}")
     return urls
+
+
+def open_shards(shards: Iterable[dict[str, str]], handler: Callable[[Exception], bool]) -> Iterator[dict[str, Any]]:
+    """Open each shard (a path or any ``webdataset.gopen`` URL) and close it once it has been read; a missing,
+    failing or truncated shard goes to ``handler`` (True: go on; False: stop)."""
+    for shard in shards:
+        try:
+            stream = wds.gopen(shard["url"], "rb")
+        except Exception as err:  # a missing file, a failing pipe: URL, …
+            if handler(err):
+                continue
+            break
+        truncated = _truncation(shard["url"])
+        if truncated and not handler(CorruptSample(f"{shard['url']}: truncated shard ({truncated})")):
+            stream.close()
+            break
+        try:
+            yield {**shard, "stream": stream}  # a truncated shard still gives the samples before the cut
+        finally:
+            stream.close()
+
+
+def buffer_shuffle(samples: Iterable[Any], size: int, rng: random.Random) -> Iterator[Any]:
+    """Shuffle a stream within a buffer of ``size`` items (no shuffle when ``size`` <= 1)."""
+    if size <= 1:
+        yield from samples
+        return
+    buffer: list[Any] = []
+    for sample in samples:
+        if len(buffer) < size:
+            buffer.append(sample)
+            continue
+        j = rng.randrange(len(buffer))
+        yield buffer[j]
+        buffer[j] = sample
+    rng.shuffle(buffer)
+    yield from buffer
 
 
 class ShardDataset(wds.DataPipeline):
@@ -212,52 +258,34 @@ class ShardDataset(wds.DataPipeline):
             yield {"url": url}
 
     def _open_shards(self, shards: Iterator[dict[str, str]]) -> Iterator[dict[str, Any]]:
-        """Open each shard (a path or any ``webdataset.gopen`` URL) and close it once it has been read."""
-        for shard in shards:
-            try:
-                stream = wds.gopen(shard["url"], "rb")
-            except Exception as err:  # a missing file, a failing pipe: URL, …
-                if self.handler(err):
-                    continue
-                break
-            truncated = _truncation(shard["url"])
-            if truncated and not self.handler(CorruptSample(f"{shard['url']}: truncated shard ({truncated})")):
-                stream.close()
-                break
-            try:
-                yield {**shard, "stream": stream}  # a truncated shard still gives the samples before the cut
-            finally:
-                stream.close()
+        return open_shards(shards, self.handler)
 
     def _shuffle(self, samples: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        if self.shuffle_buffer <= 1:
-            yield from samples
-            return
         rank, _, worker, _ = pytorch_worker_info()
-        rng = random.Random(f"{self.seed}-{self.epoch}-{rank}-{worker}")
-        buffer: list[dict[str, Any]] = []
-        for sample in samples:
-            if len(buffer) < self.shuffle_buffer:
-                buffer.append(sample)
-                continue
-            j = rng.randrange(len(buffer))
-            yield buffer[j]
-            buffer[j] = sample
-        rng.shuffle(buffer)
-        yield from buffer
+        return buffer_shuffle(samples, self.shuffle_buffer, random.Random(f"{self.seed}-{self.epoch}-{rank}-{worker}"))
 
     def _decode(self, sample: dict[str, Any]) -> dict[str, Any]:
-        key, url = sample["__key__"], sample.get("__url__")
-        try:
-            extension = next((e for e in IMAGE_EXTENSIONS if e in sample), None)
-            if extension is None:
-                raise KeyError(f"no image member (members: {sorted(k for k in sample if not k.startswith('__'))})")
-            row = json.loads(sample["json"]) if self.label_columns else {}
-            image = read_image(sample[extension], self.size)
-            pixels = self.transform(image).as_subclass(torch.Tensor)  # [3, H, W] float32
-            return {"image": pixels, "image_id": key, **labels(row, self.label_columns)}
-        except Exception as err:  # PIL, json and missing members raise many types
-            raise CorruptSample(f"{url}: sample {key!r}: {type(err).__name__}: {err}") from err
+        return decode(sample, self.size, self.transform, self.label_columns)
+
+
+def decode(
+    sample: dict[str, Any],
+    size: tuple[int, int],
+    transform: Callable[[tv_tensors.Image], torch.Tensor],
+    label_columns: Sequence[str],
+) -> dict[str, Any]:
+    """A raw shard member as ``FaceDataset`` returns a photo: ``image`` (transformed), ``image_id``, the labels."""
+    key, url = sample["__key__"], sample.get("__url__")
+    try:
+        extension = next((e for e in IMAGE_EXTENSIONS if e in sample), None)
+        if extension is None:
+            raise KeyError(f"no image member (members: {sorted(k for k in sample if not k.startswith('__'))})")
+        row = sample["__row__"] if "__row__" in sample else json.loads(sample["json"]) if "json" in sample else {}
+        image = read_image(sample[extension], size)
+        pixels = transform(image).as_subclass(torch.Tensor)  # [3, H, W] float32
+        return {"image": pixels, "image_id": str(row.get("image_id", key)), **labels(row, label_columns)}
+    except Exception as err:  # PIL, json and missing members raise many types
+        raise CorruptSample(f"{url}: sample {key!r}: {type(err).__name__}: {err}") from err
 
 
 def shard_loader(
@@ -274,3 +302,137 @@ def shard_loader(
     """A DataLoader over shards: batches of ``ShardDataset`` dicts, collated by ``loading.collate``."""
     dataset = ShardDataset(shards, size, transform, label_columns, shuffle_buffer, seed)
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate, **loader_kwargs)
+
+
+class TrainingStream(torch.utils.data.IterableDataset):
+    """One rank's training batches of one epoch, streamed from shards: exactly ``steps`` batches.
+
+    Every epoch deals the shards, in an order shuffled by (seed, epoch) and the same on every rank, to the
+    ``world_size × workers`` streams (stream ``rank × workers + worker`` takes every ``world_size × workers``-th
+    shard); a stream cycles over its shards for as long as it needs, so every rank yields the same number of
+    batches whatever the shard sizes. In each stream: ``keep`` (image_ids) filters the photos, ``weight`` (a
+    function of the manifest row) repeats a photo floor(w) or ceil(w) times with mean w (age balancing), a
+    buffer of ``shuffle_buffer`` photos shuffles, and each batch takes ``min_events`` photos with ``event == 1``
+    first (the Cox loss needs deaths) and fills up with the earliest others. Batch ``i`` of the rank comes from
+    worker ``i % workers``, the DataLoader's round-robin order.
+
+    Every draw is keyed by (seed, epoch, rank, stream position) and each photo's augmentation by its place in
+    the epoch, so ``start`` skips the batches already trained without decoding a photo, and what follows is
+    what an unstopped run would have seen. Batch with ``batch_size=None`` (``StreamBatches`` does).
+    """
+
+    def __init__(
+        self,
+        shards: str | Path | Sequence[str | Path],
+        batch_size: int,
+        steps: int,
+        *,
+        epoch: int,
+        rank: int = 0,
+        world_size: int = 1,
+        workers: int = 0,
+        seed: int = 0,
+        start: int = 0,
+        size: Size = 112,
+        transform: Callable[[tv_tensors.Image], torch.Tensor] | None = None,
+        label_columns: Sequence[str] = (),
+        shuffle_buffer: int = 0,
+        keep: set[str] | None = None,
+        weight: Callable[[dict[str, Any]], float] | None = None,
+        min_events: int = 0,
+        handler: Callable[[Exception], bool] = warn_and_skip,
+    ) -> None:
+        self.urls = shard_urls(shards)
+        streams = world_size * max(1, workers)
+        if streams > len(self.urls):
+            raise ValueError(f"{len(self.urls)} shards cannot feed {world_size} rank(s) × {max(1, workers)} "
+                             f"DataLoader worker(s): write at least {streams} shards (a smaller data.shard_size) "
+                             "or use fewer workers")  # fmt: skip
+        if not 0 <= min_events <= batch_size or batch_size < 1 or steps < 1 or not 0 <= start <= steps:
+            raise ValueError(f"need 1 <= batch_size, 0 <= min_events <= batch_size, 1 <= steps and 0 <= start <= "
+                             f"steps; got {batch_size}, {min_events}, {steps}, {start}")  # fmt: skip
+        self.batch_size, self.steps, self.start = batch_size, steps, start
+        self.epoch, self.rank, self.world_size, self.workers, self.seed = epoch, rank, world_size, max(1, workers), seed
+        self.size = image_size(size)
+        self.transform = transform or transforms("eval", self.size)
+        self.label_columns = tuple(label_columns)
+        self.shuffle_buffer, self.keep, self.weight, self.min_events = shuffle_buffer, keep, weight, min_events
+        self.handler = handler
+
+    def _worker(self) -> int:
+        """This process's worker as the epoch counts it (a resumed loader's worker 0 makes batch ``start``)."""
+        info = torch.utils.data.get_worker_info()
+        if (info.num_workers if info else 1) != self.workers:
+            raise RuntimeError(f"TrainingStream was made for {self.workers} workers, the DataLoader has "
+                               f"{info.num_workers if info else 0}")  # fmt: skip
+        return ((info.id if info else 0) + self.start) % self.workers
+
+    def _photos(self, stream: int) -> Iterator[dict[str, Any]]:
+        """This stream's raw photos (undecoded, ``__row__`` parsed), its shards cycled without end."""
+        streams = self.world_size * self.workers
+        rng = random.Random(f"{self.seed}-{self.epoch}-{stream}-copies")
+        for cycle in itertools.count():
+            urls = list(self.urls)
+            random.Random(f"{self.seed}-{self.epoch}-{cycle}").shuffle(urls)
+            members = tar_file_expander(open_shards(({"url": u} for u in urls[stream::streams]), self.handler),
+                                        handler=self.handler)  # fmt: skip
+            found = False
+            for sample in group_by_keys(members, handler=self.handler):
+                sample["__row__"] = json.loads(sample["json"])
+                if self.keep is not None and str(sample["__row__"].get("image_id")) not in self.keep:
+                    continue
+                found = True
+                w = 1.0 if self.weight is None else self.weight(sample["__row__"])
+                copies = int(w) + (rng.random() < w - int(w))
+                yield from itertools.repeat(sample, copies)
+            if not found:
+                raise ValueError(f"the shards of stream {stream} ({urls[stream::streams]}) hold no photo to train "
+                                 "on; write smaller shards")  # fmt: skip
+
+    def _batches(self, photos: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        """Raw batches: ``min_events`` events first (the earliest ones), then the earliest others."""
+        pending: list[dict[str, Any]] = []
+        for photo in photos:
+            pending.append(photo)
+            if len(pending) < self.batch_size:
+                continue
+            events = [i for i, p in enumerate(pending) if int(p["__row__"].get("event", 0)) == 1]
+            if len(events) < self.min_events:
+                continue
+            chosen = set(events[: self.min_events])
+            chosen.update([i for i in range(len(pending)) if i not in chosen][: self.batch_size - self.min_events])
+            yield [p for i, p in enumerate(pending) if i in chosen]
+            pending = [p for i, p in enumerate(pending) if i not in chosen]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        worker = self._worker()
+        stream = self.rank * self.workers + worker
+        shuffle = random.Random(f"{self.seed}-{self.epoch}-{stream}-shuffle")
+        batches = self._batches(buffer_shuffle(self._photos(stream), self.shuffle_buffer, shuffle))
+        for index, raw in zip(range(worker, self.steps, self.workers), batches, strict=False):
+            if index < self.start:
+                continue  # trained before the checkpoint: not decoded
+            photos = []
+            for position, sample in enumerate(raw):
+                with torch.random.fork_rng(devices=[]):  # this photo's augmentation, whatever came before
+                    torch.manual_seed(hash((self.seed, self.epoch, self.rank, index, position)) & 0x7FFF_FFFF)
+                    photos.append(decode(sample, self.size, self.transform, self.label_columns))
+            yield collate(photos)
+
+
+class StreamBatches:
+    """A stage's ``make_batches`` result on shards: ``len()`` batches an epoch, and ``iter_from(done)``, with which
+    the training loop resumes mid-epoch without decoding the batches already trained."""
+
+    def __init__(self, make: Callable[[int], TrainingStream], workers: int) -> None:
+        self.make, self.workers = make, workers
+        self.steps = make(0).steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def iter_from(self, done: int) -> Iterator[dict[str, Any]]:
+        return iter(DataLoader(self.make(done), batch_size=None, num_workers=self.workers))
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self.iter_from(0)

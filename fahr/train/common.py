@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -17,10 +18,11 @@ from fahr.core import cache, paths, provenance
 from fahr.core.config import Config, ConfigError
 from fahr.data import loading
 from fahr.data.real import prepare
+from fahr.data.shards import StreamBatches, TrainingStream, write_shards
 from fahr.data.synth import cohorts
 from fahr.models import importer
 from fahr.models.vit import ViTSpec
-from fahr.train.loop import TrainSpec
+from fahr.train.loop import MakeBatches, TrainSpec
 
 
 def vit_spec(cfg: Config) -> ViTSpec:
@@ -171,6 +173,68 @@ def shuffled(ds: loading.FaceDataset, batch_size: int, cfg: Config):
     return make
 
 
+def shards(cfg: Config, name: str, split: str) -> Path:
+    """The WebDataset shards of one split of a cohort (``data.format: shards``), in
+    ``artifacts/<profile>/shards/<cohort>-<split>``: written from the manifest by rank 0 when missing or stale
+    (another cohort or shard size), awaited by the other ranks."""
+    out = paths.stage_dir(cfg.profile, "shards") / f"{name}-{split}"
+    stamp = out / "fingerprint"
+    digest = cache.digest(cohort_fingerprint(cfg, name), split, cfg.data.shard_size)
+    current = lambda: stamp.is_file() and stamp.read_text().strip() == digest  # noqa: E731
+    if rank() != 0:
+        wait_for(current, f"the shards in {out}")
+    elif not current():
+        write_shards(cohort(cfg, name, split), Path("/"), out, maxcount=cfg.data.shard_size)
+        provenance.write_text(stamp, digest + "\n")
+    return out
+
+
+def streamed(
+    cfg: Config,
+    name: str,
+    stage: str,
+    batch_size: int,
+    table: pd.DataFrame,
+    labels: Iterable[str] = (),
+    samples: int | None = None,
+    weight: Callable[[dict[str, Any]], float] | None = None,
+    min_events: int = 0,
+    round_up: bool = False,
+) -> MakeBatches:
+    """``make_batches`` streaming the training shards of cohort ``name`` (``data.format: shards``), restricted to the
+    photos of ``table``: ``samples`` photos an epoch over all ranks (default: as many as ``table`` has), cut into
+    whole batches per rank (``round_up``: the last, partial one too). ``weight`` and ``min_events`` as in
+    ``TrainingStream``."""
+    folder = shards(cfg, name, "train")
+    keep = set(table["image_id"].astype(str))
+    size = cfg.synth.image_size
+    total = len(table) if samples is None else samples
+
+    def make(epoch: int, rank: int, world_size: int) -> StreamBatches:
+        per_rank = total / (world_size * batch_size)
+        steps = max(1, math.ceil(per_rank) if round_up else int(per_rank))
+
+        def stream(start: int) -> TrainingStream:
+            return TrainingStream(
+                folder, batch_size, steps, epoch=epoch, rank=rank, world_size=world_size, workers=cfg.num_workers,
+                seed=cfg.seed, start=start, size=size, transform=loading.transforms(stage, size),
+                label_columns=tuple(labels), shuffle_buffer=cfg.data.shuffle_buffer, keep=keep, weight=weight,
+                min_events=min_events,
+            )  # fmt: skip
+
+        return StreamBatches(stream, cfg.num_workers)
+
+    return make
+
+
+def reader(cfg: Config, name: str, table: pd.DataFrame, stage: str, batch_size: int, labels: Iterable[str] = ()):
+    """``make_batches`` for plain shuffled epochs over the training photos of ``table``: the loose files
+    (``shuffled``) or, with ``data.format: shards``, the cohort's shards (``streamed``)."""
+    if cfg.data.format == "shards":
+        return streamed(cfg, name, stage, batch_size, table, labels)
+    return shuffled(dataset(table, cfg, stage, labels), batch_size, cfg)
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, table: pd.DataFrame, cfg: Config, batch_size: int = 128) -> pd.Series:
     """The model's output for every photo of a manifest (eval mode, no augmentation), indexed by image_id."""
@@ -214,6 +278,8 @@ def finish(out: Path, cfg: Config, stage: str, started: str, **results: Any) -> 
 def fingerprint(cfg: Config, sections: Iterable[str], modules: Iterable[str], upstream: Iterable[str] = ()) -> str:
     """What a stage's result depends on: config sections, seed, its code, and the stages it reads."""
     values = cfg.to_dict()
+    if cfg.data.format == "shards":  # the stream's order depends on the shards and on the workers they are dealt to
+        upstream = [*upstream, values["data"]["format"], cfg.data.shard_size, cfg.data.shuffle_buffer, cfg.num_workers]
     return cache.digest({s: values[s] for s in sections}, cfg.seed, cache.code_fingerprint(modules), list(upstream))
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 
 from fahr.core import provenance
@@ -18,7 +20,7 @@ from fahr.data.loading import AgeBalancedSampler
 from fahr.models.heads import FaceAgeModel, load_encoder, load_weights, save_checkpoint
 from fahr.models.vit import ViTSpec, build_encoder
 from fahr.train import common, pretrain
-from fahr.train.loop import Trainer
+from fahr.train.loop import MakeBatches, Trainer
 
 LOSSES = {"l1": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss}
 
@@ -84,6 +86,8 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
         return {"val_mae": float((pred.to_numpy() - val_table["age"].to_numpy()).__abs__().mean())}
 
     def balanced(epoch: int, rank: int, world_size: int):
+        if cfg.data.format == "shards":
+            return balanced_stream(cfg, train_table)(epoch, rank, world_size)
         ages = train_table["age"].to_numpy()
         sampler = AgeBalancedSampler(
             ages, f.bin_width, f.balanced_samples, seed=cfg.seed, rank=rank, world_size=world_size
@@ -91,7 +95,8 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
         sampler.set_epoch(epoch)
         return common.batches(train, f.stage2.batch_size, cfg, sampler)
 
-    stages = ((1, f.stage1, common.shuffled(train, f.stage1.batch_size, cfg)), (2, f.stage2, balanced))
+    plain = common.reader(cfg, "age", train_table, "finetune", f.stage1.batch_size, ["age"])
+    stages = ((1, f.stage1, plain), (2, f.stage2, balanced))
     results = {}
     for number, stage, make_batches in stages:
         spec = common.train_spec(cfg, stage.epochs, stage.batch_size, stage.lr, stage.warmup_epochs, f.weight_decay)
@@ -111,6 +116,28 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
         return checkpoint_path(cfg.profile, pretrained, fraction)
     common.finish(out, cfg, "finetune-age", started, train_photos=len(train_table), **results)
     return checkpoint_path(cfg.profile, pretrained, fraction)
+
+
+class BinWeights:
+    """A photo's weight in the balanced stream: its age bin's share of the bins (1 / bins) over its share of the
+    photos, so that every non-empty bin is equally frequent and a photo comes once on average."""
+
+    def __init__(self, ages: np.ndarray, bin_width: float) -> None:
+        found, counts = np.unique(np.floor(np.asarray(ages, dtype=float) / bin_width).astype(int), return_counts=True)
+        self.bin_width = bin_width
+        self.weights = {int(b): len(ages) / (len(found) * int(c)) for b, c in zip(found, counts, strict=True)}
+
+    def __call__(self, row: dict) -> float:
+        return self.weights[int(np.floor(float(row["age"]) / self.bin_width))]
+
+
+def balanced_stream(cfg: Config, train_table: pd.DataFrame) -> MakeBatches:
+    """Stage 2 on shards: ``faceage.balanced_samples`` photos an epoch, each photo repeated in the stream by its
+    ``BinWeights``, the streaming counterpart of ``AgeBalancedSampler``."""
+    f = cfg.faceage
+    weight = BinWeights(train_table["age"].to_numpy(), f.bin_width)
+    batch = f.stage2.batch_size
+    return common.streamed(cfg, "age", "finetune", batch, train_table, ["age"], f.balanced_samples, weight)
 
 
 def import_published(cfg: Config, out: Path) -> Path:

@@ -72,6 +72,9 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
     min_events = max(1, min(s.min_events, int(events.sum()) // max(1, len(train_table) // batch_size)))
 
     def make_batches(epoch: int, rank: int, world_size: int):
+        if cfg.data.format == "shards":  # every batch takes min_events deaths from the stream first
+            return common.streamed(cfg, "clinical-a", "finetune", batch_size, train_table, ["time", "event"],
+                                   min_events=min_events, round_up=True)(epoch, rank, world_size)  # fmt: skip
         sampler = EventBatchSampler(events, batch_size, min_events=min_events, seed=cfg.seed, rank=rank,
                                     world_size=world_size)  # fmt: skip
         sampler.set_epoch(epoch)

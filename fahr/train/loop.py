@@ -9,7 +9,8 @@ A stage brings a model, a ``TrainSpec`` and three functions:
 - ``make_batches(epoch, rank, world_size) -> iterable of batches``: this process's batches of one epoch. The
   same arguments must give the same batches (a seeded sampler with ``set_epoch``: a resumed epoch rebuilds them
   and skips those already done), every rank must get the same number, and the iterable must have ``len()``
-  unless ``Trainer(batches_per_epoch=...)`` says how many there are.
+  unless ``Trainer(batches_per_epoch=...)`` says how many there are. An iterable with ``iter_from(done)``
+  (``fahr.data.shards.StreamBatches``) is asked for the batches after ``done`` instead of being read through.
 - ``evaluate(model) -> {name: float}`` (optional): validation metrics at the end of every epoch, computed on
   rank 0 only with the unwrapped model in eval mode under ``torch.no_grad`` (so any metric is exact, a C-index
   included), then broadcast to every rank. ``select=(name, "min" | "max")`` keeps the best epoch in ``best.pt``.
@@ -558,8 +559,12 @@ class _Session:
         lengths = ctx.all_max(torch.tensor([n, -n], device=ctx.device)).tolist()
         if lengths[0] != -lengths[1]:
             raise RuntimeError(f"epoch {epoch}: ranks have {-lengths[1]} to {lengths[0]} batches; they must be equal")
-        iterator = iter(batches)
-        for i in range(self.pos.batches_done):
+        skip = self.pos.batches_done
+        if hasattr(batches, "iter_from"):  # a stream that skips what was done without reading it (shards)
+            iterator, skip = batches.iter_from(skip), 0
+        else:
+            iterator = iter(batches)
+        for i in range(skip):
             if next(iterator, _END) is _END:
                 raise RuntimeError(f"make_batches(epoch={epoch}) ran out after {i} batches; the checkpoint is later")
         if self.resume_rng is not None:  # the random states of the moment the checkpoint was written

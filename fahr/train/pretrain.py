@@ -45,7 +45,7 @@ def run(cfg: Config, progress: bool = True) -> Path:
         return import_published(cfg, out)
     started = provenance.now()
     p = cfg.pretrain
-    train = common.dataset(common.cohort(cfg, "pretrain", "train"), cfg, "pretrain")
+    train = common.cohort(cfg, "pretrain", "train")
     val = common.dataset(common.cohort(cfg, "pretrain", "val"), cfg, "eval")
     if len(val) == 0:
         raise ValueError(f"the pretraining cohort of profile {cfg.profile!r} has no validation photos: "
@@ -68,7 +68,7 @@ def run(cfg: Config, progress: bool = True) -> Path:
             losses.append(float(model(batch["image"].to(device), generator=generator)[0]))
         return {"val_loss": sum(losses) / len(losses)}
 
-    result = Trainer(mae, spec, out, loss_fn, common.shuffled(train, p.batch_size, cfg), evaluate,
+    result = Trainer(mae, spec, out, loss_fn, common.reader(cfg, "pretrain", train, "pretrain", p.batch_size), evaluate,
                      ("val_loss", "min"), progress=progress).fit()  # fmt: skip
     if result.rank != 0:  # only rank 0 writes
         return encoder_path(cfg.profile)

@@ -243,7 +243,13 @@ def _skipped(result) -> list[dict]:
             for file, reason in zip(result.skipped["file"], result.skipped["reason"], strict=True)]  # fmt: skip
 
 
-def _aligned(result, crops: Path, prealigned: bool, progress: bool) -> tuple[pd.DataFrame, list[dict]]:
+def aligned_dir(profile: str, dataset: str) -> Path:
+    """Where a real dataset's aligned crops live (``artifacts/<profile>/aligned/<dataset>``), with the journal that
+    lets a killed ``fahr prepare`` resume without aligning a photo twice."""
+    return paths.stage_dir(profile, "aligned") / dataset
+
+
+def _aligned(result, crops: Path, prealigned: bool, progress: bool, workers: int | None = None):
     """A dataset's manifest pointing at its aligned crops (or its own photos when ``prealigned``), and the photos
     left out because no face was found or the file could not be read."""
 
@@ -251,7 +257,7 @@ def _aligned(result, crops: Path, prealigned: bool, progress: bool) -> tuple[pd.
     sources = [manifest.resolve_path(p, result.root).resolve() for p in table["path"]]
     if prealigned:
         return table.assign(path=[str(p) for p in sources], align_flag="prealigned"), []
-    done = align.align_paths(sources, crops, root=result.root.resolve(), progress=progress)
+    done = align.align_paths(sources, crops, root=result.root.resolve(), progress=progress, workers=workers)
     usable = done["aligned_path"].notna().to_numpy()
     left_out = [{"dataset": result.dataset, "file": str(p), "reason": f"alignment: {flag}"}
                 for p, flag in zip(done.loc[~usable, "path"], done.loc[~usable, "flag"], strict=True)]  # fmt: skip
@@ -283,9 +289,12 @@ def check_patients_disjoint(cfg: Config, cohort: str) -> None:
         )
 
 
-def build_cohort(cfg: Config, cohort: str, progress: bool = True, files: str | None = None) -> Path:
-    """Adapt, align and write one real cohort into its folder, atomically (a failed run leaves the old one);
-    ``files`` is its ``files_digest`` when the caller has already scanned the folders."""
+def build_cohort(
+    cfg: Config, cohort: str, progress: bool = True, files: str | None = None, workers: int | None = None
+) -> Path:
+    """Adapt, align (``workers`` processes, default every core) and write one real cohort into its folder,
+    atomically (a failed run leaves the old one); ``files`` is its ``files_digest`` when the caller has already
+    scanned the folders. Crops go to ``aligned_dir``, which a killed run resumes from."""
     check_cohorts(cfg, (cohort,))
     check_patients_disjoint(cfg, cohort)
     target = cohort_dir(cfg.profile, cohort)
@@ -297,15 +306,16 @@ def build_cohort(cfg: Config, cohort: str, progress: bool = True, files: str | N
         for name in present(cfg, cohort):
             for result in adapt(cfg, name):
                 left_out += _skipped(result)
-                table, unaligned = _aligned(result, tmp / "crops" / result.dataset, name in cfg.data.prealigned,
-                                            progress)  # fmt: skip
+                crops = aligned_dir(cfg.profile, result.dataset)
+                table, unaligned = _aligned(result, crops, name in cfg.data.prealigned, progress, workers)
                 tables.append(table)
                 left_out += unaligned
         table = pd.concat(tables, ignore_index=True)
         if table.empty:
             raise manifest.ManifestError(f"real cohort {cohort!r}: no usable photo in {list(present(cfg, cohort))} "
                                          f"under {root(cfg)} ({len(left_out)} left out)")  # fmt: skip
-        table["path"] = [os.path.relpath(p, tmp) if Path(p).is_relative_to(tmp) else p for p in table["path"]]
+        inside = paths.profile_dir(cfg.profile)  # crops: relative to the cohort folder, so artifacts/ can move
+        table["path"] = [os.path.relpath(p, target) if Path(p).is_relative_to(inside) else p for p in table["path"]]
         manifest.validate(table, f"real cohort {cohort!r}")  # the contract holds for the merged table too
         table.to_parquet(tmp / "manifest.parquet", index=False)
         pd.DataFrame(left_out, columns=["dataset", "file", "reason"]).to_csv(tmp / "excluded.csv", index=False)
@@ -317,7 +327,9 @@ def build_cohort(cfg: Config, cohort: str, progress: bool = True, files: str | N
     return target
 
 
-def build(cfg: Config, cohorts: Iterable[str], rescan: bool = False, progress: bool = True) -> pd.DataFrame:
+def build(
+    cfg: Config, cohorts: Iterable[str], rescan: bool = False, progress: bool = True, workers: int | None = None
+) -> pd.DataFrame:
     """Prepare every cohort that is absent or stale (``rescan``: also when its files changed); a table of what
     was done: cohort, action, photos, photos left out, folder."""
     rows = []
@@ -328,7 +340,7 @@ def build(cfg: Config, cohorts: Iterable[str], rescan: bool = False, progress: b
             if progress:
                 print(f"[prepare] building real cohort {cohort!r} from {', '.join(COHORT_DATASETS[cohort])}",
                       flush=True)  # fmt: skip
-            build_cohort(cfg, cohort, progress, files)
+            build_cohort(cfg, cohort, progress, files, workers)
         record = provenance.read(cohort_dir(cfg.profile, cohort) / "manifest.parquet")
         rows.append({"cohort": cohort, "action": "prepared" if stale else "up to date", "photos": record["rows"],
                      "left out": record["excluded"], "folder": cohort_dir(cfg.profile, cohort)})  # fmt: skip
