@@ -23,12 +23,13 @@ from skimage import data
 from fahr import predict
 from fahr.core import paths, provenance
 from fahr.core.config import Config
-from fahr.data import align
+from fahr.data import align, loading, shards
 from fahr.data.synth import cohorts, world
 from fahr.explain.attribution import attribute
 from fahr.explain.faithfulness import deletion_insertion
 from fahr.models.heads import FaceAgeModel, FaceSurvivalModel, save_checkpoint
-from fahr.models.vit import build_encoder, encoder_flops
+from fahr.models.vit import build_encoder
+from fahr.report import compute
 from fahr.stats import concordance
 from fahr.train import common, pretrain
 from fahr.train.loop import Trainer
@@ -134,6 +135,81 @@ def bench_align(cfg: Config, min_seconds: float) -> list[Row]:
              "unit": "photos/s"}]  # fmt: skip
 
 
+def bench_align_workers(cfg: Config, min_seconds: float) -> list[Row]:
+    """``fahr prepare`` / ``fahr align``'s parallel alignment (``align_paths``): photos/s with one process and with
+    every core, pool start included, on 512-600 px photos written as JPEG (the target: at least 1.8x on 2 cores)."""
+    hopper = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")).convert("RGB")
+    astronaut = Image.fromarray(data.astronaut())
+    cores = align.default_workers()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        single = timed(lambda: align.align_file(_photo(folder, 0, hopper, astronaut)), min_seconds=0.5)[0]
+        n = max(16 * cores, int(2 * min_seconds / single))  # a few seconds of work for one process
+        photos = [_photo(folder, i, hopper, astronaut) for i in range(n)]
+        speed = {}
+        for workers in sorted({1, cores}):
+            started = time.perf_counter()
+            align.align_paths(photos, folder / f"out-{workers}", root=folder, workers=workers, progress=False)
+            speed[workers] = n / (time.perf_counter() - started)
+            rows.append({"benchmark": "align_paths (fahr prepare, align)", "setting": f"{n} photos, {workers} "
+                         f"process(es) of {cores} cores", "value": speed[workers], "unit": "photos/s"})  # fmt: skip
+    rows.append({"benchmark": "align_paths (fahr prepare, align)", "setting": f"{cores} processes / 1",
+                 "value": speed[cores] / speed[1], "unit": "speed-up"})  # fmt: skip
+    return rows
+
+
+def _photo(folder: Path, i: int, hopper: Image.Image, astronaut: Image.Image) -> Path:
+    path = folder / f"p{i:05d}.jpg"
+    if not path.exists():
+        (astronaut if i % 2 else hopper).save(path, quality=92)
+    return path
+
+
+def bench_data_formats(cfg: Config, min_seconds: float) -> list[Row]:
+    """The training reader alone, loose files (``FaceDataset``) vs shards (``TrainingStream``), on the profile's
+    photo size with the fine-tuning augmentation and the profile's DataLoader workers: the images/s a training step
+    must stay below for the loader never to be the bottleneck."""
+    size, batch, workers = cfg.synth.image_size, 32, cfg.num_workers
+    rng = np.random.default_rng(0)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        table = []
+        for i in range(512):
+            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(
+                folder / f"f{i}.jpg", quality=92
+            )
+            table.append({"image_id": f"f{i}", "path": str(folder / f"f{i}.jpg"), "age": 20.0 + i % 60})
+        table = pd.DataFrame(table)
+        shards.write_shards(table, Path("/"), folder / "shards", maxcount=64)
+        transform = loading.transforms("finetune", size)
+        dataset = loading.FaceDataset(table, Path("/"), size, transform=transform, label_columns=("age",))
+        readers = {
+            "loose files": lambda: torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True,
+                                                               num_workers=workers, collate_fn=loading.collate),
+            "shards": lambda: shards.StreamBatches(lambda start: shards.TrainingStream(
+                folder / "shards", batch, len(table) // batch, epoch=0, workers=workers, start=start, size=size,
+                transform=transform, label_columns=("age",), shuffle_buffer=256), workers),
+        }  # fmt: skip
+        for name, make in readers.items():
+            seconds, _ = timed(lambda make=make: sum(len(b["age"]) for b in make()), min_seconds=min_seconds)
+            rows.append({"benchmark": f"training reader, {name}", "setting": f"{size}x{size} JPEG, finetune "
+                         f"augmentation, {workers} workers", "value": len(table) // batch * batch / seconds,
+                         "unit": "images/s"})  # fmt: skip
+    return rows
+
+
+def bench_flops(cfg: Config, min_seconds: float) -> list[Row]:
+    """FLOPs per image of each stage of the profile, counted (``fahr.report.compute``), forward and training step."""
+    table = compute.stage_flops(cfg)
+    return [
+        {"benchmark": f"{stage} FLOPs", "setting": f"{cfg.profile} model, {cfg.synth.image_size}px, {column}",
+         "value": value, "unit": "GFLOP/image"}
+        for stage, row in table.iterrows() for column, value in row.items()
+    ]  # fmt: skip
+
+
 def _steps_for(seconds_per_step: float, min_seconds: float) -> int:
     return max(3, int(min_seconds / max(seconds_per_step, 1e-3)))
 
@@ -147,7 +223,11 @@ def bench_training(cfg: Config, min_seconds: float) -> list[Row]:
     ages = torch.rand(batch) * 90
     rows: list[Row] = []
 
-    def plain(model: torch.nn.Module, loss_of) -> float:
+    peaks: dict[str, float] = {}
+
+    def plain(model: torch.nn.Module, loss_of, label: str = "") -> float:
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
         model.to(device).train()
         optim = torch.optim.AdamW(model.parameters(), lr=1e-4)
         x, y = images.to(device), ages.to(device)
@@ -158,6 +238,8 @@ def bench_training(cfg: Config, min_seconds: float) -> list[Row]:
             optim.step()
 
         seconds, _ = timed(step, min_seconds=min_seconds)
+        if device == "cuda":
+            peaks[label] = torch.cuda.max_memory_allocated() / 2**30
         return batch / seconds
 
     def looped(model: torch.nn.Module, loss_of, steps: int) -> float:
@@ -174,7 +256,7 @@ def bench_training(cfg: Config, min_seconds: float) -> list[Row]:
         ("FaceAge fine-tuning step", lambda: FaceAgeModel(build_encoder(common.vit_spec(cfg)), 40.0, 20.0), age_loss),
         ("MAE pretraining step", lambda: pretrain.build_mae(cfg), mae_loss),
     ):
-        reference = plain(make(), loss_of)
+        reference = plain(make(), loss_of, label)
         ours = looped(make(), loss_of, _steps_for(batch / reference, min_seconds))
         precision = cfg.precision if device == "cuda" else "fp32"
         setting = f"{cfg.profile} model, {size}x{size}, batch {batch}, {device}, {precision}"
@@ -194,10 +276,14 @@ def bench_training(cfg: Config, min_seconds: float) -> list[Row]:
     rows.append({"benchmark": "FaceAge inference", "setting": f"{cfg.profile} model, batch {batch}, {device}",
                  "value": batch / seconds, "unit": "images/s"})  # fmt: skip
     if device == "cuda":
-        flops = 3 * encoder_flops(common.vit_spec(cfg))  # forward + backward ≈ 3x forward
+        flops = compute.stage_flops(cfg)["training step GFLOP/image"] * 1e9  # counted, forward + backward
         peak = 989e12  # dense bf16 FLOP/s of an H100 / H200 (SXM)
-        rows.append({"benchmark": "FaceAge fine-tuning model FLOP utilisation", "setting": f"{cfg.profile}, bf16",
-                     "value": 100 * rows[0]["value"] * flops / peak, "unit": "% of 989 TFLOP/s"})  # fmt: skip
+        for row, stage in ((rows[0], "FaceAge fine-tuning"), (rows[3], "MAE pretraining")):
+            rows.append({"benchmark": f"{stage} model FLOP utilisation (MFU)", "setting": f"{cfg.profile}, "
+                         f"{cfg.precision}, project loop", "value": 100 * row["value"] * flops[stage] / peak,
+                         "unit": "% of 989 TFLOP/s"})  # fmt: skip
+        rows += [{"benchmark": f"{label} peak GPU memory", "setting": f"{cfg.profile} model, batch {batch}",
+                  "value": gib, "unit": "GiB"} for label, gib in peaks.items()]  # fmt: skip
     return rows
 
 
@@ -260,6 +346,9 @@ BENCHMARKS: dict[str, Callable[[Config, float], list[Row]]] = {
     "vit-reference": bench_vit_reference,
     "synth-render": bench_synth_render,
     "align": bench_align,
+    "align-workers": bench_align_workers,
+    "data-formats": bench_data_formats,
+    "flops": bench_flops,
     "bootstrap": bench_bootstrap,
     "saliency": bench_saliency,
 }

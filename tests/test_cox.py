@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -140,3 +142,13 @@ def test_kaplan_meier_and_logrank_separate_groups_that_differ(rossi) -> None:
     tests = cox.logrank(frame, "group")
     assert tests.iloc[1]["p"] < 0.01
     assert tests.iloc[0]["statistic"] == pytest.approx(tests.iloc[1]["statistic"])  # two groups: the same test
+
+
+def test_lrt_of_a_larger_model_whose_fit_stopped_short_is_nan_with_a_warning(rossi, full) -> None:
+    """A larger model with a lower likelihood than the model nested in it has not converged (it happened to an
+    interaction model on a small cohort): the test has no value, and the chapter goes on."""
+    reduced = cox.fit(rossi, [cox.Covariate(c, c) for c in ("age", "prio")], "reduced")
+    stalled = dataclasses.replace(full, log_likelihood=reduced.log_likelihood - 100.0)
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        test = cox.lrt(stalled, reduced)
+    assert np.isnan(test.statistic) and np.isnan(test.p) and test.df == len(full.terms) - 2

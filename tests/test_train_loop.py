@@ -468,6 +468,26 @@ def test_two_ddp_processes_train_like_one_process_with_the_same_global_batch(tmp
     assert load_checkpoint(out / "last.pt")["world_size"] == 2
 
 
+@pytest.mark.slow
+def test_an_elastic_torchrun_restarts_a_killed_rank_and_resumes_from_the_last_checkpoint(tmp_path: Path) -> None:
+    """torchrun --max-restarts=1 with two gloo processes; rank 1 is SIGKILLed in epoch 2, after the checkpoint of
+    step 10; torchrun restarts both ranks, they resume from last.pt and end as one process trained throughout."""
+    single = trainer(tmp_path / "single", spec(**{**DDP_SPEC, "batch_size": 16})).fit()
+    out, marker = tmp_path / "elastic", tmp_path / "killed"
+    job = {"mode": "ddp", "out": str(out), "spec": DDP_SPEC, "reports": str(tmp_path / "reports"), "die_at": 23,
+           "marker": str(marker)}  # fmt: skip
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "--max-restarts=1", __file__, json.dumps(job)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert marker.exists() and "Worker group" in done.stderr and "restart" in done.stderr.lower()
+    log = read_metrics(out, "train")
+    assert list(log["step"]) == list(range(1, 25))  # the log was cut back to the checkpoint, no step twice
+    weight_diff = max_abs_diff(model_weights(single.last_path), model_weights(out / "last.pt"))
+    print(f"elastic restart vs one process: max |Δweight| {weight_diff:.1e}")
+    assert weight_diff < 1e-5
+
+
 # ------------------------------------------------------------------------------------------- selection
 
 
@@ -539,7 +559,19 @@ def _worker(job: dict[str, Any]) -> None:
             trainer(out, s, dropout=0.2, augment=True, loss_fn=stalling_loss).fit()
     else:
         writes = record_writes(out)
-        result = trainer(out, s).fit()
+        loss_fn = mse_loss
+        if "die_at" in job and os.environ["RANK"] == "1" and not Path(job["marker"]).exists():
+            calls = 0
+
+            def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> Any:  # a node lost mid-epoch, once
+                nonlocal calls
+                calls += 1
+                if calls == job["die_at"]:
+                    Path(job["marker"]).write_text("killed")
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return mse_loss(model, batch)
+
+        result = trainer(out, s, loss_fn=loss_fn).fit()
         report = {"writes": list(writes), "metrics": result.metrics, "rank": result.rank,
                   "world_size": result.world_size, "global_batch": result.global_batch}  # fmt: skip
         Path(job["reports"]).mkdir(parents=True, exist_ok=True)

@@ -171,7 +171,8 @@ class LRT:
 
 def lrt(full: CoxResult, reduced: CoxResult) -> LRT:
     """Likelihood-ratio test of ``reduced`` nested in ``full``: 2·(log L_full − log L_reduced) ~ χ²(df),
-    df = the number of parameters ``full`` adds. Refuses models fitted on different patients or not nested."""
+    df = the number of parameters ``full`` adds. Refuses models fitted on different patients or not nested; where
+    ``full`` fits worse than ``reduced`` (its fit did not converge) the statistic and p are NaN, with a warning."""
     if full.rows != reduced.rows:
         raise ValueError(
             f"models {full.name!r} (n={full.n}) and {reduced.name!r} (n={reduced.n}) were fitted on different "
@@ -184,12 +185,12 @@ def lrt(full: CoxResult, reduced: CoxResult) -> LRT:
         )
     added = tuple(t for t in full.terms if t not in reduced.terms)
     statistic = 2.0 * (full.log_likelihood - reduced.log_likelihood)
-    if statistic < -1e-6:
-        raise ValueError(
-            f"{full.name!r} fits worse than the model nested in it ({statistic:.3g}): did the fit converge?"
-        )
-    statistic = max(statistic, 0.0)
     df = len(added)
+    if statistic < -1e-6:  # the optimiser stopped short on the larger model (separation, a near-empty level)
+        message = f"{full.name!r} fits worse than the model nested in it ({statistic:.3g}): its fit did not converge"
+        warnings.warn(message + ", so the likelihood-ratio test has no value (NaN)", RuntimeWarning, stacklevel=2)
+        return LRT(full.name, reduced.name, float("nan"), df, float("nan"), added)
+    statistic = max(statistic, 0.0)
     p = float(stats.chi2.sf(statistic, df)) if df > 0 else 1.0
     return LRT(full.name, reduced.name, float(statistic), df, p, added)
 
