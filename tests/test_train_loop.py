@@ -480,7 +480,9 @@ def test_an_elastic_torchrun_restarts_a_killed_rank_and_resumes_from_the_last_ch
                "--max-restarts=1", __file__, json.dumps(job)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
-    assert marker.exists() and "Worker group" in done.stderr and "restart" in done.stderr.lower()
+    assert marker.exists() and "failed (exitcode: -9) local_rank: 1" in done.stderr  # rank 1 was killed
+    reports = [json.loads((tmp_path / "reports" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["resumed_at_step"] for r in reports] == [10, 10]  # both restarted ranks resumed from step 10
     log = read_metrics(out, "train")
     assert list(log["step"]) == list(range(1, 25))  # the log was cut back to the checkpoint, no step twice
     weight_diff = max_abs_diff(model_weights(single.last_path), model_weights(out / "last.pt"))
@@ -573,7 +575,8 @@ def _worker(job: dict[str, Any]) -> None:
 
         result = trainer(out, s, loss_fn=loss_fn).fit()
         report = {"writes": list(writes), "metrics": result.metrics, "rank": result.rank,
-                  "world_size": result.world_size, "global_batch": result.global_batch}  # fmt: skip
+                  "world_size": result.world_size, "global_batch": result.global_batch,
+                  "resumed_at_step": result.resumed_at_step}  # fmt: skip
         Path(job["reports"]).mkdir(parents=True, exist_ok=True)
         Path(job["reports"], f"rank{os.environ['RANK']}.json").write_text(json.dumps(report))
 

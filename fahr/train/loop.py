@@ -34,6 +34,7 @@ The model's initial weights are the caller's: ``seed_everything(spec.seed)`` bef
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import logging
 import math
@@ -304,6 +305,15 @@ def current_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def _attempt_store() -> dist.Store:
+    """A client of torchrun's store whose keys belong to this attempt: after an elastic restart
+    (``--max-restarts``) the store still holds the dead processes' addresses under the default keys, where the new
+    process group would look for its peers and find no one there."""
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                          timeout=datetime.timedelta(minutes=30))  # fmt: skip
+    return dist.PrefixStore(f"fahr/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
+
+
 @contextlib.contextmanager
 def distributed_context(device: str = "auto") -> Iterator[DistContext]:
     """This process's place in a ``torchrun`` job, with the process group up while the block runs.
@@ -324,7 +334,11 @@ def distributed_context(device: str = "auto") -> Iterator[DistContext]:
     if kind == "cuda":
         torch.cuda.set_device(where)
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if kind == "cuda" else "gloo")
+        backend = "nccl" if kind == "cuda" else "gloo"
+        if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":  # torchrun's agent hosts the store
+            dist.init_process_group(backend, store=_attempt_store(), rank=rank, world_size=world_size)
+        else:
+            dist.init_process_group(backend)
         created = True
     yield DistContext(rank=rank, world_size=world_size, local_rank=local_rank, device=where)
     if created:
