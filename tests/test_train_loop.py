@@ -205,6 +205,36 @@ def test_two_accumulated_half_batches_update_like_one_full_batch(tmp_path: Path)
     assert diff < 1e-6 and loss_rel < 1e-6 and norm_rel < 1e-6
 
 
+def test_fused_adamw_trains_to_the_same_weights_up_to_rounding(tmp_path: Path) -> None:
+    plain = trainer(tmp_path / "plain", spec(grad_clip=1.0)).fit()
+    fused = trainer(tmp_path / "fused", spec(grad_clip=1.0, fused_adamw=True)).fit()
+    diff = max_abs_diff(model_weights(plain.last_path), model_weights(fused.last_path))
+    print(f"fused vs plain AdamW after {plain.steps} steps: max |Δweight| {diff:.1e}")
+    assert diff < 1e-5
+
+
+def test_activation_checkpointing_recomputes_every_block_and_changes_no_result(tmp_path: Path) -> None:
+    from fahr.models.heads import FaceAgeModel
+    from fahr.models.mae import MaskedAutoencoder
+    from fahr.models.vit import ViTSpec, build_encoder, checkpoint_activations
+
+    vit = ViTSpec(img_size=16, patch_size=4, embed_dim=32, depth=3, num_heads=2, drop_path=0.0)
+    images, ages = torch.rand(32, 3, 16, 16), torch.rand(32) * 80
+
+    def run(out: Path, recompute: bool) -> Path:
+        torch.manual_seed(0)
+        model = FaceAgeModel(build_encoder(vit), 40.0, 20.0)
+        s = spec(epochs=2, batch_size=8, activation_checkpointing=recompute)
+        batches = lambda e, r, w: [{"x": images[i : i + 8], "y": ages[i : i + 8]} for i in range(0, 32, 8)]  # noqa: E731
+        loss = lambda m, b: (torch.nn.functional.l1_loss(m(b["x"]), b["y"]), {})  # noqa: E731
+        return Trainer(model, s, out, loss, batches, None, None, progress=False).fit().last_path
+
+    a, b = model_weights(run(tmp_path / "plain", False)), model_weights(run(tmp_path / "recomputed", True))
+    assert a.keys() == b.keys() and max_abs_diff(a, b) < 1e-6  # the same weights, under the same names
+    mae = MaskedAutoencoder(vit, decoder_dim=16, decoder_depth=2, decoder_heads=2)
+    assert checkpoint_activations(mae) == 3 + 2 and checkpoint_activations(mae) == 0  # encoder + decoder, once
+
+
 # ------------------------------------------------------------------------------------------------ resume
 
 RESUME_SPEC = dict(epochs=3, batch_size=8, accum_steps=2, log_every=3, checkpoint_every=5, grad_clip=1.0)

@@ -152,6 +152,8 @@ class Config(_Section):
     num_workers: int
     torch_threads: int
     precision: Literal["fp32", "bf16"]
+    fused_adamw: bool  # AdamW's fused kernel in every stage
+    activation_checkpointing: bool  # recompute transformer blocks in the backward pass (less memory, more compute)
     data: DataConfig
     synth: SynthConfig
     model: ModelConfig

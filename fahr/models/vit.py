@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from functools import partial
 
 import torch
+import torch.utils.checkpoint
 from timm.layers import LayerNorm
-from timm.models.vision_transformer import VisionTransformer
+from timm.models.vision_transformer import Block, VisionTransformer
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -121,3 +123,22 @@ def encoder_flops(spec: ViTSpec, mask_ratio: float = 0.0) -> float:
     patch_embed = 2.0 * spec.num_patches * (spec.patch_size**2 * 3) * spec.embed_dim
     tokens = 1 + kept_patches(spec.num_patches, mask_ratio)
     return patch_embed + spec.depth * transformer_block_flops(tokens, spec.embed_dim, spec.mlp_ratio)
+
+
+def checkpoint_activations(model: nn.Module) -> int:
+    """Make every transformer block of ``model`` (the encoder's and MAE's decoder's, all timm ``Block``s) recompute
+    its activations in the backward pass instead of keeping them: less memory for about a third more compute.
+    Only while gradients are being recorded; the weights and their names are untouched. Returns the blocks changed."""
+    count = 0
+    for module in model.modules():
+        if isinstance(module, Block) and not getattr(module, "_recomputes", False):
+            plain = module.forward
+
+            def forward(*args, _plain=plain, **kwargs):
+                if torch.is_grad_enabled():
+                    return torch.utils.checkpoint.checkpoint(_plain, *args, use_reentrant=False, **kwargs)
+                return _plain(*args, **kwargs)
+
+            module.forward, module._recomputes = forward, True
+            count += 1
+    return count

@@ -91,7 +91,8 @@ def train_spec(
     """A TrainSpec with the profile's seed, device and precision."""
     return TrainSpec(
         epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=warmup, weight_decay=weight_decay,
-        precision=cfg.precision, seed=cfg.seed, device=cfg.device, min_lr=lr / 100, **kw,
+        precision=cfg.precision, seed=cfg.seed, device=cfg.device, min_lr=lr / 100, fused_adamw=cfg.fused_adamw,
+        activation_checkpointing=cfg.activation_checkpointing, **kw,
     )  # fmt: skip
 
 
@@ -278,6 +279,8 @@ def finish(out: Path, cfg: Config, stage: str, started: str, **results: Any) -> 
 def fingerprint(cfg: Config, sections: Iterable[str], modules: Iterable[str], upstream: Iterable[str] = ()) -> str:
     """What a stage's result depends on: config sections, seed, its code, and the stages it reads."""
     values = cfg.to_dict()
+    if cfg.fused_adamw:  # another kernel, other rounding
+        upstream = [*upstream, "fused_adamw"]
     if cfg.data.format == "shards":  # the stream's order depends on the shards and on the workers they are dealt to
         upstream = [*upstream, values["data"]["format"], cfg.data.shard_size, cfg.data.shuffle_buffer, cfg.num_workers]
     return cache.digest({s: values[s] for s in sections}, cfg.seed, cache.code_fingerprint(modules), list(upstream))

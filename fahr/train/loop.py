@@ -55,6 +55,7 @@ from tqdm import tqdm
 
 from fahr.core import provenance
 from fahr.core.runtime import load_checkpoint, seed_everything
+from fahr.models.vit import checkpoint_activations
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,6 +93,8 @@ class TrainSpec:
     checkpoint_every: int | None = 1000  # optimizer steps between checkpoints, besides the end of every epoch
     log_every: int = 10  # optimizer steps between log events, besides the end of every epoch
     device: str = "auto"  # "auto" | "cpu" | "cuda"
+    fused_adamw: bool = False  # AdamW's fused kernel (one launch for all parameters; numerics differ by rounding)
+    activation_checkpointing: bool = False  # recompute each transformer block in the backward pass: less memory
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))  # YAML gives a list
@@ -501,13 +504,14 @@ class _Session:
         self.model = trainer.model.to(ctx.device)
         if saved:
             self.model.load_state_dict(saved["model"])
+        if self.spec.activation_checkpointing:
+            checkpoint_activations(self.model)
         self.net: nn.Module = self.model
         if ctx.world_size > 1:
             ids = [ctx.device.index] if ctx.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
-        self.optimizer = torch.optim.AdamW(
-            param_groups(self.model, self.spec.weight_decay), lr=self.spec.lr, betas=self.spec.betas
-        )
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, self.spec.weight_decay), lr=self.spec.lr,
+                                           betas=self.spec.betas, fused=self.spec.fused_adamw or None)  # fmt: skip
         if saved and "optimizer" in saved:  # a finished run's last.pt has none: it trains no further
             self.optimizer.load_state_dict(saved["optimizer"])
         self.lr = 0.0
