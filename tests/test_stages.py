@@ -14,6 +14,7 @@ import torch
 
 from fahr import predict
 from fahr.core import config
+from fahr.data import align
 from fahr.train import common, faceage, facesurvival, pretrain
 from fahr.train.loop import read_metrics
 
@@ -150,3 +151,27 @@ def test_fahr_predict_runs_on_real_photos_and_never_stops_on_a_bad_one(smoke, tm
     }
     assert table.loc[["astronaut", "hopper"], ["age_pred", "risk"]].notna().all().all()
     assert table.loc[["coffee", "truncated"], ["age_pred", "risk"]].isna().all().all()
+    assert "2 of 4 photos aligned; left out: 1 no face, 1 unreadable" in done.stdout
+    assert not list(tmp_path.glob(".out.csv*"))  # the journal is removed once the table is saved
+
+    # a run killed mid-way: its journal holds two finished photos and a line cut short; the rerun predicts only the rest
+    journal = tmp_path / "journal.jsonl"
+    first = predict.photos(sorted(photos.glob("*"))[:2], paths["faceage"], paths["facesurvival"], progress=False,
+                           workers=1, journal=journal)  # fmt: skip
+    with journal.open("a") as f:
+        f.write('{"path": "cut sho')
+    aligned = []
+    real_align_each = align.align_each
+
+    def counting(todo, *args, **kwargs):
+        aligned.extend(todo)
+        return real_align_each(todo, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(align, "align_each", counting)
+        resumed = predict.photos(sorted(photos.glob("*")), paths["faceage"], paths["facesurvival"], progress=False,
+                                 workers=2, journal=journal)  # fmt: skip
+    assert [p.name for p in aligned] == ["hopper.jpg", "truncated.jpg"]  # astronaut and coffee were journaled
+    pd.testing.assert_frame_equal(resumed.iloc[:2], first)
+    assert resumed["flag"].tolist() == ["ok", "no_face", "ok", "unreadable"]
+    assert np.allclose(resumed["age_pred"].dropna(), table.loc[["astronaut", "hopper"], "age_pred"], atol=1e-4)

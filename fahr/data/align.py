@@ -421,7 +421,7 @@ def align_paths(
 def counts_line(table: pd.DataFrame) -> str:
     """One line of what alignment did: photos aligned, and those left out by reason."""
     flags = table["flag"].value_counts()
-    left = ", ".join(f"{n} {flag.replace('_', ' ')}" for flag, n in flags.items() if flag != "ok")
+    left = ", ".join(f"{n} {flag.replace('_', ' ')}" for flag, n in sorted(flags.items()) if flag != "ok")
     return f"{int(flags.get('ok', 0))} of {len(table)} photos aligned" + (f"; left out: {left}" if left else "")
 
 
