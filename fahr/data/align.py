@@ -40,6 +40,7 @@ import json
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -297,6 +298,19 @@ def _write_jpeg(crop: np.ndarray, target: Path, quality: int) -> None:
 JOURNAL = "align.journal.jsonl"
 # Fresh worker processes: a fork of a process whose OpenCV or torch threads hold a lock can hang in the child.
 POOL_CONTEXT = multiprocessing.get_context("forkserver")
+POOL_CONTEXT.set_forkserver_preload(["fahr.data.align_server"])  # models loaded once, the workers fork from it
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for alignment; one that dies (killed, out of memory) fails the run with BrokenProcessPool
+    instead of being replaced for ever."""
+    return ProcessPoolExecutor(workers, mp_context=POOL_CONTEXT, initializer=_one_thread)
+
+
+def _chunk(jobs: int, workers: int) -> int:
+    return max(1, min(16, jobs // (8 * workers)))
+
+
 COLUMNS = ["path", "aligned_path", "flag", "n_faces", "residual"]
 
 
@@ -350,8 +364,8 @@ def align_each(paths: Sequence[Path], size: int = TEMPLATE_SIZE, workers: int | 
     if workers == 1:
         yield from map(_align_for_each, jobs)
         return
-    with POOL_CONTEXT.Pool(workers, initializer=_one_thread) as pool:
-        yield from pool.imap(_align_for_each, jobs, chunksize=max(1, min(16, len(jobs) // (8 * workers))))
+    with _pool(workers) as pool:
+        yield from pool.map(_align_for_each, jobs, chunksize=_chunk(len(jobs), workers))
 
 
 def _one_thread() -> None:
@@ -405,8 +419,8 @@ def align_paths(
                dynamic_ncols=True)  # fmt: skip
     with contextlib.ExitStack() as stack, (dst / JOURNAL).open("a") as journal:
         if workers > 1:
-            pool = stack.enter_context(POOL_CONTEXT.Pool(workers, initializer=_one_thread))
-            results = pool.imap_unordered(_align_job, jobs, chunksize=max(1, min(16, len(jobs) // (8 * workers))))
+            pool = stack.enter_context(_pool(workers))
+            results = pool.map(_align_job, jobs, chunksize=_chunk(len(jobs), workers))
         else:
             results = map(_align_job, jobs)
         for row in results:
