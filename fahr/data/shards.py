@@ -415,7 +415,9 @@ class TrainingStream(torch.utils.data.IterableDataset):
             photos = []
             for position, sample in enumerate(raw):
                 with torch.random.fork_rng(devices=[]):  # this photo's augmentation, whatever came before
-                    torch.manual_seed(hash((self.seed, self.epoch, self.rank, index, position)) & 0x7FFF_FFFF)
+                    torch.default_generator.manual_seed(
+                        hash((self.seed, self.epoch, self.rank, index, position)) & 0x7FFF_FFFF
+                    )
                     photos.append(decode(sample, self.size, self.transform, self.label_columns))
             yield collate(photos)
 
