@@ -21,12 +21,7 @@ from fahr.models.vit import build_encoder
 from fahr.train import common, pretrain
 
 # Dense bf16 tensor-core peaks from the vendors' data sheets (FLOP/s, without sparsity).
-GPUS = {
-    "A100 (SXM/PCIe)": 312e12,
-    "H100 / H200 (SXM)": 989e12,
-    "L40S": 362e12,
-    "RTX 4090": 165e12,
-}
+GPUS = {"A100": 312e12, "H100/H200": 989e12, "L40S": 362e12, "RTX 4090": 165e12}  # SXM for A100, H100, H200
 MFU = 0.40  # the target of the GPU benchmark for MAE pretraining in bf16
 # The paper's data (PAPER.md): WebFace42M for pretraining (">40 M" photos; its name's 42 M used here), FaceAge's
 # 743,152 training photos, FaceSurvival's 34,389 photos of cancer patients.
@@ -84,23 +79,26 @@ def images_seen(cfg: Config, photos: dict[str, int]) -> dict[str, int]:
 
 
 def projection(cfg: Config, photos: dict[str, int] = PAPER_PHOTOS, mfu: float = MFU) -> pd.DataFrame:
-    """What a profile's training would take (GPU-hours per stage) on each GPU of ``GPUS`` at ``mfu``, from the counted
-    training-step FLOPs, the profile's epochs and ``photos`` (default: the paper's data)."""
+    """What a profile's training would take per stage, in GPU-hours on each GPU of ``GPUS`` (one column each) at
+    ``mfu``, from the counted training-step FLOPs, the profile's epochs and ``photos`` (default: the paper's data).
+    The last row sums the stages (its GFLOP/image is the mean over every photo trained on)."""
     flops = stage_flops(cfg)
-    seen = images_seen(cfg, photos)
-    table = pd.DataFrame({"photos trained on": pd.Series(seen), "training step GFLOP/image":
-                          flops["training step GFLOP/image"]})  # fmt: skip
-    table["total PFLOP"] = table["photos trained on"] * table["training step GFLOP/image"] / 1e6
+    seen = pd.Series(images_seen(cfg, photos), dtype=float)
+    table = pd.DataFrame({"photos trained on (M)": seen / 1e6,
+                          "training step GFLOP/image": flops["training step GFLOP/image"]})  # fmt: skip
+    table["total PFLOP"] = seen * table["training step GFLOP/image"] / 1e6
     for gpu, peak in GPUS.items():
-        table[f"{gpu} GPU-hours"] = table["total PFLOP"] * 1e15 / (peak * mfu) / 3600
-    table.loc["all stages"] = table.sum(numeric_only=True).where(table.columns != "training step GFLOP/image")
+        table[gpu] = table["total PFLOP"] * 1e15 / (peak * mfu) / 3600
+    total = table.sum()
+    total["training step GFLOP/image"] = total["total PFLOP"] * 1e6 / seen.sum()
+    table.loc["all stages"] = total
     return table
 
 
 def projection_sentence(cfg: Config, table: pd.DataFrame, mfu: float = MFU) -> str:
     """One sentence: what the profile's schedule takes on the fastest and the slowest GPU of the table."""
     total = table.loc["all stages"]
-    hours = {gpu: total[f"{gpu} GPU-hours"] for gpu in GPUS}
+    hours = {gpu: total[gpu] for gpu in GPUS}
     fast, slow = min(hours, key=hours.get), max(hours, key=hours.get)
     share = table.loc["MAE pretraining", "total PFLOP"] / total["total PFLOP"]
     return (f"At {mfu:.0%} MFU, the {cfg.profile} profile's schedule ({cfg.pretrain.epochs} MAE epochs over "
