@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,3 +60,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         first[item.path] = min(first.get(item.path, 2), rank(item))
     items.sort(key=lambda item: first[item.path])  # stable: each module keeps its order
+
+
+def kill_when(process: subprocess.Popen, ready: Callable[[], bool], what: str, poll: float = 0.02) -> None:
+    """SIGKILL ``process`` as soon as ``ready()`` holds (within 120 s); fail if it ends first. The process is killed
+    also when the wait fails, so that none is left running."""
+    try:
+        deadline = time.monotonic() + 120
+        while not ready():
+            assert process.poll() is None, f"the process ended before {what}:\n{process.stderr.read()}"
+            assert time.monotonic() < deadline, f"no {what} within 120 s"
+            time.sleep(poll)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import torch
+from conftest import kill_when
 from torch import nn
 
 from fahr.core.runtime import load_checkpoint
@@ -250,15 +251,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_metrics_and_log(tmp_
     killed, marker = tmp_path / "killed", tmp_path / "stalled"
     job = {"mode": "stall", "out": str(killed), "spec": RESUME_SPEC, "stall_at": STALL_AT, "marker": str(marker)}
     worker = subprocess.Popen([sys.executable, __file__, json.dumps(job)], stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert worker.poll() is None, f"the worker ended before stalling:\n{worker.stderr.read()}"
-            assert time.monotonic() < deadline, "the worker did not reach the stall in 120 s"
-            time.sleep(0.05)
-    finally:
-        worker.send_signal(signal.SIGKILL)  # also when the test fails, so that no worker is left sleeping
-        worker.wait(timeout=30)
+    kill_when(worker, marker.exists, "the stall")
     assert worker.returncode == -signal.SIGKILL
 
     at_kill = load_checkpoint(killed / "last.pt")
@@ -336,15 +329,7 @@ def test_a_run_on_shards_killed_mid_epoch_resumes_at_the_same_photo_to_the_same_
     job = {"mode": "stall", "data": str(shards), "out": str(killed), "spec": RESUME_SPEC, "stall_at": STALL_AT,
            "marker": str(marker)}  # fmt: skip
     worker = subprocess.Popen([sys.executable, __file__, json.dumps(job)], stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert worker.poll() is None, f"the worker ended before stalling:\n{worker.stderr.read()}"
-            assert time.monotonic() < deadline, "the worker did not reach the stall in 120 s"
-            time.sleep(0.05)
-    finally:
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=30)
+    kill_when(worker, marker.exists, "the stall")
     at_kill = load_checkpoint(killed / "last.pt")
     assert (at_kill["epoch"], at_kill["batches_done"], at_kill["step"]) == (1, 18, 25)  # mid-epoch
 

@@ -39,6 +39,8 @@ import importlib.util
 import json
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -304,7 +306,7 @@ POOL_CONTEXT.set_forkserver_preload(["fahr.data.align_server"])  # models loaded
 def _pool(workers: int) -> ProcessPoolExecutor:
     """Worker processes for alignment; one that dies (killed, out of memory) fails the run with BrokenProcessPool
     instead of being replaced for ever."""
-    return ProcessPoolExecutor(workers, mp_context=POOL_CONTEXT, initializer=_one_thread)
+    return ProcessPoolExecutor(workers, mp_context=POOL_CONTEXT, initializer=_one_thread, initargs=(os.getpid(),))
 
 
 def _chunk(jobs: int, workers: int) -> int:
@@ -368,9 +370,20 @@ def align_each(paths: Sequence[Path], size: int = TEMPLATE_SIZE, workers: int | 
         yield from pool.map(_align_for_each, jobs, chunksize=_chunk(len(jobs), workers))
 
 
-def _one_thread() -> None:
-    """A pool worker: one photo at a time on one core (no nested OpenCV threads)."""
+def _one_thread(run: int) -> None:
+    """A pool worker: one photo at a time on one core (no nested OpenCV threads), ending when the run's process
+    ``run`` is gone: a killed run leaves no worker writing crops behind it."""
     cv2.setNumThreads(1)
+    threading.Thread(target=_end_with, args=(run,), daemon=True).start()
+
+
+def _end_with(run: int) -> None:
+    while True:
+        time.sleep(0.2)
+        try:
+            os.kill(run, 0)
+        except ProcessLookupError:
+            os._exit(1)
 
 
 def align_paths(
