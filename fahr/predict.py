@@ -8,8 +8,6 @@ FaceAge checkpoint may be the authors' published file, imported on the fly (``fa
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +108,6 @@ def photos(
     done = _journal_rows(journal, key)
     todo = [s for s in dict.fromkeys(sources) if str(s) not in done]
     rows, crops = [], []
-    log = open(journal, "a") if journal is not None else contextlib.nullcontext()  # noqa: SIM115
 
     def flush() -> None:
         if crops:
@@ -121,14 +118,13 @@ def photos(
             crops.clear()
         for row in rows:
             done[row["path"]] = row
-            if journal is not None:
-                log.write(json.dumps({**row, "key": key}) + "\n")
-        if journal is not None:
-            log.flush()
+            log({**row, "key": key})
         rows.clear()
 
-    with log, tqdm(total=len(set(sources)), initial=len(set(sources)) - len(todo), desc="predict", unit="photo",
-                   disable=not progress, dynamic_ncols=True) as bar:  # fmt: skip
+    total = len(set(sources))
+    bar = tqdm(total=total, initial=total - len(todo), desc="predict", unit="photo", disable=not progress,
+               dynamic_ncols=True)  # fmt: skip
+    with provenance.journal_writer(journal) as log, bar:
         for source, result in zip(todo, align.align_each(todo, size, workers), strict=True):
             rows.append({"path": str(source), "flag": result.flag, "n_faces": result.n_faces})
             if result.crop is not None:

@@ -14,7 +14,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,22 @@ def write_text(path: Path, text: str) -> Path:
 def write_json(path: Path, obj: Any) -> Path:
     """Write ``obj`` as indented JSON, atomically."""
     return write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+@contextlib.contextmanager
+def journal_writer(path: Path | None) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """A function appending one record to the JSON-lines journal ``path`` and flushing it, so that a kill loses at most
+    the line being written (``read_journal`` drops it); with ``path`` None it does nothing."""
+    if path is None:
+        yield lambda record: None
+        return
+    with open(path, "a") as f:
+
+        def write(record: dict[str, Any]) -> None:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+
+        yield write
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:

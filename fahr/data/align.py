@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
-import json
 import multiprocessing
 import os
 import threading
@@ -53,7 +52,7 @@ from PIL import Image
 from skimage.transform import SimilarityTransform
 from tqdm import tqdm
 
-from fahr.core.provenance import atomic_path, read_journal
+from fahr.core.provenance import atomic_path, journal_writer, read_journal
 from fahr.data.photo import read_rgb
 
 TEMPLATE_SIZE = 112
@@ -306,7 +305,7 @@ POOL_CONTEXT.set_forkserver_preload(["fahr.data.align_server"])  # models loaded
 def _pool(workers: int) -> ProcessPoolExecutor:
     """Worker processes for alignment; one that dies (killed, out of memory) fails the run with BrokenProcessPool
     instead of being replaced for ever."""
-    return ProcessPoolExecutor(workers, mp_context=POOL_CONTEXT, initializer=_one_thread, initargs=(os.getpid(),))
+    return ProcessPoolExecutor(workers, mp_context=POOL_CONTEXT, initializer=_start_worker, initargs=(os.getpid(),))
 
 
 def _chunk(jobs: int, workers: int) -> int:
@@ -370,7 +369,7 @@ def align_each(paths: Sequence[Path], size: int = TEMPLATE_SIZE, workers: int | 
         yield from pool.map(_align_for_each, jobs, chunksize=_chunk(len(jobs), workers))
 
 
-def _one_thread(run: int) -> None:
+def _start_worker(run: int) -> None:
     """A pool worker: one photo at a time on one core (no nested OpenCV threads), ending when the run's process
     ``run`` is gone: a killed run leaves no worker writing crops behind it."""
     cv2.setNumThreads(1)
@@ -430,15 +429,14 @@ def align_paths(
     jobs = [(path, targets[path], size, quality, detector) for path in todo]
     bar = tqdm(total=len(paths), initial=len(paths) - len(todo), desc="align", unit="photo", disable=not progress,
                dynamic_ncols=True)  # fmt: skip
-    with contextlib.ExitStack() as stack, (dst / JOURNAL).open("a") as journal:
+    with contextlib.ExitStack() as stack, journal_writer(dst / JOURNAL) as journal:
         if workers > 1:
             pool = stack.enter_context(_pool(workers))
             results = pool.map(_align_job, jobs, chunksize=_chunk(len(jobs), workers))
         else:
             results = map(_align_job, jobs)
         for row in results:
-            journal.write(json.dumps({**row, "stamp": _stamp(Path(row["path"])), "settings": [size, quality]}) + "\n")
-            journal.flush()
+            journal({**row, "stamp": _stamp(Path(row["path"])), "settings": [size, quality]})
             rows[row["path"]] = row
             bar.update()
     bar.close()

@@ -181,7 +181,7 @@ def shards(cfg: Config, name: str, split: str) -> Path:
     out = paths.stage_dir(cfg.profile, "shards") / f"{name}-{split}"
     stamp = out / "fingerprint"
     digest = cache.digest(cohort_fingerprint(cfg, name), split, cfg.data.shard_size)
-    current = lambda: stamp.is_file() and stamp.read_text().strip() == digest  # noqa: E731
+    current = lambda: stamped(stamp, digest)  # noqa: E731
     if rank() != 0:
         wait_for(current, f"the shards in {out}")
     elif not current():
@@ -252,6 +252,11 @@ def predict(model: torch.nn.Module, table: pd.DataFrame, cfg: Config, batch_size
     return pd.Series(torch.cat(outputs).numpy(), index=pd.Index(ids, name="image_id"))
 
 
+def stamped(stamp: Path, fingerprint: str) -> bool:
+    """Whether the stamp file ``stamp`` holds ``fingerprint`` (what was built there is current)."""
+    return stamp.is_file() and stamp.read_text().strip() == fingerprint
+
+
 def already_done(out: Path, fingerprint: str) -> bool:
     """Whether the run in ``out`` with ``fingerprint`` has already finished; if not, ``out`` is made ready for it.
 
@@ -259,7 +264,7 @@ def already_done(out: Path, fingerprint: str) -> bool:
     from another fingerprint (other config, data or code) is emptied, so nothing stale is resumed.
     """
     stamp = out / "fingerprint"
-    current = lambda: stamp.is_file() and stamp.read_text().strip() == fingerprint  # noqa: E731
+    current = lambda: stamped(stamp, fingerprint)  # noqa: E731
     if rank() != 0:  # rank 0 decides and clears; the others follow
         wait_for(current, f"{out} to be prepared")
         return (out / "done.json").is_file()
