@@ -23,7 +23,7 @@ def chapter(tmp_path, monkeypatch):
 
 
 def test_recorded_numbers_are_collected_into_results_json_with_their_chapter(chapter, tmp_path) -> None:
-    # no paper value given: the report fills it in from claims.PAPER
+    # no paper value given: the report fills it in from paper.PAPER (fahr.report.paper)
     shown = results.record(chapter, [Result("faceage.mae", "FaceAge MAE", 6.9, "years", oracle=3.3)])
     assert shown.loc["faceage.mae", "value"] == 6.9
     content = results.collect(chapter.cfg, ["cohorts", "faceage", "facesurvival"])

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Result:
     """One headline number. ``planted`` and ``oracle`` are FAHR-Synth's truth (None on real data); ``paper`` the
-    paper's value, which the report fills in from ``fahr.report.claims.PAPER``."""
+    paper's value, which the report fills in from ``fahr.report.paper.PAPER``."""
 
     key: str  # stable identifier, e.g. "survival.A.q4_vs_q1"
     quantity: str  # what it is, in words

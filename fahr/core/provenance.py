@@ -82,7 +82,8 @@ def _cpu_model() -> str:
 
 
 def hardware() -> dict[str, Any]:
-    """The machine this runs on: CPU, cores usable by this process, memory, GPUs seen by torch."""
+    """The machine this runs on: CPU, cores usable by this process, memory, the CPU kernels torch uses, GPUs seen by
+    torch."""
     import torch
 
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -94,6 +95,7 @@ def hardware() -> dict[str, Any]:
         "cpu_cores_usable": usable,
         "memory_gib": _memory_gib(),
         "torch_threads": torch.get_num_threads(),
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),  # the vector kernels torch dispatches to (AVX512, …)
         "cuda_available": torch.cuda.is_available(),
         "gpus": gpus,
     }

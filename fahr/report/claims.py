@@ -17,17 +17,10 @@ import pandas as pd
 
 from fahr.core import paths, provenance
 from fahr.report import book
+from fahr.report.paper import PAPER
 from fahr.stats import ALPHA
 
 Table = pd.DataFrame  # ``fahr.report.results.table``: one row per recorded number, indexed by key
-
-# The paper's own numbers, by the key of the recorded number they stand beside (the only place they are typed)
-PAPER: dict[str, float] = {
-    "faceage.mae": 5.1,  # FAHR-FaceAge, MAE on APPA-REAL (years)
-    "faceage.mae.appa-real": 5.1,  # the same, beside this build's APPA-REAL test split on real data
-    "survival.A.q4_vs_q1": 3.22,  # FAHR-FaceSurvival, top vs bottom quartile, adjusted HR (development cohort)
-    "survival.A.faceage_decade": 1.151,  # the predecessor FaceAge's HR per decade, pan-cancer (Bontempi et al. 2025)
-}
 
 # Every threshold a verdict uses (and ALPHA, the significance level of every test, from fahr.stats)
 MIN_ICC = 0.9  # FaceAge ICC(2,1) under pose and lighting

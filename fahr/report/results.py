@@ -13,7 +13,7 @@ import pandas as pd
 
 from fahr.analysis.headline import Result
 from fahr.core import paths, provenance
-from fahr.report.claims import PAPER
+from fahr.report.paper import PAPER
 
 
 def folder(profile: str) -> Path:
