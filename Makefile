@@ -50,8 +50,8 @@ chapter: setup  ## re-execute one chapter and re-render: make chapter NB=reprodu
 	$(BIN)/fahr chapter $(NB) --profile $(PROFILE) $(SETS)
 
 SEEDS ?= 3
-spread: setup  ## rebuild the chapters with SEEDS seeds in all (default 3) and show each number's spread (PROFILE=..)
-	$(BIN)/fahr spread --profile $(PROFILE) --seeds $(SEEDS) $(SETS)
+spread: setup  ## rebuild the chapters with SEEDS seeds in all (default 3), and on emulated CPUS=avx2,generic if given; show the spread (PROFILE=..)
+	$(BIN)/fahr spread --profile $(PROFILE) --seeds $(SEEDS) $(if $(CPUS),--cpus $(CPUS),) $(SETS)
 
 publish: setup  ## push the built book to gh-pages (PROFILE=demo|paper, REMOTE=origin; ALLOW_CLINICAL=1 for real patients)
 	$(BIN)/fahr publish --profile $(PROFILE) --remote $(or $(REMOTE),origin) $(if $(ALLOW_CLINICAL),--allow-clinical,)

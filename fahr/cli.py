@@ -82,7 +82,7 @@ def cmd_spread(args: argparse.Namespace) -> int:
     cfg = _load_data(args)
     overrides = config.normalise_overrides(args.overrides)
     try:
-        chosen = spread.run(cfg, overrides, args.seeds)
+        chosen = spread.run(cfg, overrides, args.seeds, cpus=args.cpus)
     except (ValueError, RuntimeError) as err:
         print(f"fahr spread: {err}", file=sys.stderr)
         return 2
@@ -92,9 +92,22 @@ def cmd_spread(args: argparse.Namespace) -> int:
     built = book.build_html(cfg.profile, force=True, data_source=cfg.data.source)
     table = spread.summary(spread.tables(cfg.profile, main=_main_results(cfg)))
     print(table.round(3).to_string())
-    print(f"[spread] {len(chosen)} seeds ({', '.join(map(str, chosen))}); HTML {'rendered' if built else 'kept'}: "
+    machines = spread.machines(cfg.profile)
+    if len(machines):
+        print(machines.to_string())
+    for name in args.cpus:
+        if name not in machines.columns:
+            print(f"[spread] CPU {name} is left out: its build used the CPU kernels of the main build (this machine "
+                  "has nothing to leave out for it) or another config")  # fmt: skip
+    print(f"[spread] {len(chosen)} seeds ({', '.join(map(str, chosen))}); emulated CPUs: "
+          f"{', '.join(args.cpus) or 'none'}; HTML {'rendered' if built else 'kept'}: "
           f"{book.paths.html_dir(cfg.profile) / 'index.html'}")  # fmt: skip
     return 0
+
+
+def _names(text: str) -> list[str]:
+    """A comma-separated list of names (``avx2,generic``), blanks dropped."""
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _main_results(cfg):
@@ -383,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("spread", help="rebuild the chapters with other seeds and show each number's spread")
     _profile_args(p)
     p.add_argument("--seeds", type=int, default=3, help="seeds in all, the build's own included (default 3)")
+    p.add_argument("--cpus", type=_names, default=[], metavar="NAME,..",
+                   help="also rebuild with the build's own seed on these emulated CPUs, comma-separated: avx2 (no "
+                   "AVX-512), generic (no vector units beyond SSE4); default none")  # fmt: skip
     p.set_defaults(func=cmd_spread)
     p = sub.add_parser("chapter", help="re-execute one chapter (with other parameters) and re-render the book")
     p.add_argument("name", help="chapter name, e.g. reproducibility")

@@ -1,5 +1,6 @@
 """How much the numbers move with the seed: the spread of recorded numbers across seed builds, and verdicts that a
-seed's noise cannot decide (``fahr.report.spread``, ``claims.verdicts(seeds=...)``)."""
+seed's noise cannot decide (``fahr.report.spread``, ``claims.verdicts(seeds=...)``); and what another CPU changes:
+the main seed rebuilt with torch's kernels capped to an older CPU's (``spread.machines``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fahr import cli
 from fahr.core import config
 from fahr.report import claims, results, spread
 
@@ -23,11 +25,13 @@ def numbers(**values: float) -> pd.DataFrame:
                         index=pd.Index(list(values), name="key"))  # fmt: skip
 
 
-def write_results(root: Path, profile: str, seed: int, values: dict[str, float], **config_changes) -> None:
-    """A build's results.json under an artifacts root, as the report chapter writes it."""
+def write_results(root: Path, profile: str, seed: int, values: dict[str, float], kernels: str | None = None,
+                  **config_changes) -> None:  # fmt: skip
+    """A build's results.json under an artifacts root, as the report chapter writes it; with ``kernels``, its chapter's
+    provenance records the CPU kernels torch used (``hardware.cpu_kernels``)."""
     cfg = {"profile": profile, "seed": seed, "model": {"depth": 2}, **config_changes}
-    content = {"profile": profile, "data": "FAHR-Synth", "config_hash": f"h{seed}",
-               "chapters": {"faceage": {"seed": seed, "config": cfg}},
+    chapter = {"seed": seed, "config": cfg, **({"hardware": {"cpu_kernels": kernels}} if kernels else {})}
+    content = {"profile": profile, "data": "FAHR-Synth", "config_hash": f"h{seed}", "chapters": {"faceage": chapter},
                "results": [{"key": k, "quantity": f"the {k}", "value": v, "chapter": "faceage"} for k, v in
                            values.items()]}  # fmt: skip
     path = root / profile / "results.json"
@@ -94,3 +98,114 @@ def test_fahr_spread_refuses_fewer_than_two_seeds(tmp_path) -> None:
                          capture_output=True, text=True, env=env)  # fmt: skip
     assert out.returncode == 2 and "at least 2 seeds" in out.stderr
     assert not (tmp_path / "smoke" / "spread").exists()
+
+
+def test_another_cpus_numbers_stand_beside_this_machines_with_the_seed_sd(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("FAHR_ARTIFACTS", str(tmp_path))
+    write_results(tmp_path, "smoke", 0, {"mae": 7.0, "c": 0.60, "n": 100.0}, kernels="AVX512")
+    write_results(spread.seed_root("smoke", 1), "smoke", 1, {"mae": 9.0, "c": 0.64, "n": 100.0}, kernels="AVX512")
+    write_results(spread.cpu_root("smoke", "avx2"), "smoke", 0, {"mae": 7.5, "c": 0.60, "n": 100.0}, kernels="AVX2")
+    write_results(spread.cpu_root("smoke", "generic"), "smoke", 0, {"mae": 6.9, "c": 0.62, "n": 100.0},
+                  kernels="DEFAULT")  # fmt: skip
+    table = spread.machines("smoke")
+    assert list(table.columns) == ["quantity", "this machine", "avx2", "generic", *spread.MACHINE_COLUMNS[2:]]
+    assert table.loc["mae", ["this machine", "avx2", "generic", "largest difference"]].tolist() == [7, 7.5, 6.9, 0.5]
+    assert table.loc["mae", "difference / seed SD"] == pytest.approx(0.5 / np.std([7.0, 9.0], ddof=1))
+    widest = 0.02 / np.std([0.60, 0.64], ddof=1)
+    assert table.loc["c", "difference / seed SD"] == pytest.approx(widest)
+    assert table.loc["n", "largest difference"] == 0 and table.loc["n", "difference / seed SD"] == 0
+    assert sorted(spread.tables("smoke")) == [1]  # the CPU builds are no seeds of the spread
+    text = spread.machines_sentence(table, "smoke")
+    assert "2 of the 3 recorded numbers differ" in text
+    assert "On a CPU without AVX-512 (`avx2`) the same seed gives the mae 7.5 against 7 here" in text
+    assert "On a CPU with no vector units beyond SSE4 (`generic`) the same seed gives the c 0.62 against 0.6" in text
+    assert f"within {widest:.2g} seed SDs (the largest for the c): another CPU moves the numbers less" in text
+
+
+def test_a_cpu_build_with_this_machines_kernels_or_another_config_is_not_another_cpu(tmp_path, monkeypatch) -> None:
+    """A control that must fail: a 'CPU build' that ran with the main build's own kernels, or from another config or
+    seed, emulates nothing, so no difference of it counts."""
+    monkeypatch.setenv("FAHR_ARTIFACTS", str(tmp_path))
+    write_results(tmp_path, "smoke", 0, {"mae": 7.0}, kernels="AVX512")
+    write_results(spread.cpu_root("smoke", "avx2"), "smoke", 0, {"mae": 7.5}, kernels="AVX512")  # not capped
+    write_results(spread.cpu_root("smoke", "generic"), "smoke", 1, {"mae": 6.0}, kernels="DEFAULT")  # another seed
+    table = spread.machines("smoke")
+    assert table.empty and list(table.columns) == spread.MACHINE_COLUMNS
+    text = spread.machines_sentence(table, "smoke")
+    assert "**not measured**" in text and "make spread PROFILE=smoke SEEDS=3 CPUS=avx2,generic" in text
+    write_results(spread.cpu_root("smoke", "generic"), "smoke", 0, {"mae": 6.0}, kernels="DEFAULT")
+    table = spread.machines("smoke")
+    assert list(table.columns) == ["quantity", "this machine", "generic", "largest difference"]  # no seed spread
+    text = spread.machines_sentence(table, "smoke")
+    assert "1 of the 1 recorded numbers differ" in text and "cannot be set beside a seed's noise" in text
+
+
+def test_the_cpu_builds_rerun_the_main_seed_with_capped_kernels_and_refuse_unknown_cpus(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("FAHR_ARTIFACTS", str(tmp_path))
+    launched = []
+
+    def child(command, env, check):
+        launched.append((command, env))
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(spread.subprocess, "run", child)
+    cfg = config.load("smoke")
+    with pytest.raises(ValueError, match="'avx3'.*avx2 .*generic "):
+        spread.run(cfg, {}, 2, cpus=["avx3"], log=lambda line: None)
+    assert not launched  # refused before any build
+    assert spread.run(cfg, {"model.depth": 2}, 2, cpus=["avx2"], log=lambda line: None) == [0, 1]
+    (seed_command, seed_env), (cpu_command, cpu_env) = launched
+    assert "seed=1" in seed_command and seed_env["FAHR_ARTIFACTS"] == str(spread.seed_root("smoke", 1))
+    assert seed_env.get("ATEN_CPU_CAPABILITY") == os.environ.get("ATEN_CPU_CAPABILITY")  # the seeds: this machine
+    assert "seed=0" in cpu_command and "model.depth=2" in cpu_command and "--no-html" in cpu_command
+    assert cpu_env["FAHR_ARTIFACTS"] == str(spread.cpu_root("smoke", "avx2"))
+    assert {k: cpu_env[k] for k in spread.CPUS["avx2"].env} == {
+        "ATEN_CPU_CAPABILITY": "avx2", "DNNL_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}  # fmt: skip
+
+    def failing_cpu_build(command, env, check):
+        return subprocess.CompletedProcess(command, int(env["FAHR_ARTIFACTS"].endswith("cpu-generic")))
+
+    monkeypatch.setattr(spread.subprocess, "run", failing_cpu_build)
+    with pytest.raises(RuntimeError, match="the build of CPU generic failed .* is kept"):
+        spread.run(cfg, {}, 2, cpus=["generic"], log=lambda line: None)
+
+
+def test_fahr_spread_takes_the_cpus_by_name() -> None:
+    args = cli.build_parser().parse_args(["spread", "--profile", "smoke", "--seeds", "2", "--cpus", "avx2,generic"])
+    assert args.cpus == ["avx2", "generic"]
+    assert cli.build_parser().parse_args(["spread"]).cpus == []
+    helps = cli.build_parser()._subparsers._group_actions[0].choices["spread"].format_help()
+    assert all(name in helps for name in spread.CPUS)
+
+
+PROBE = """
+import hashlib, torch
+torch.manual_seed(0)
+x = torch.randn(64, 1000)
+out = torch.cat([torch.softmax(x, dim=1).flatten(), torch.nn.functional.gelu(x).flatten()])
+print(torch.backends.cpu.get_cpu_capability(), hashlib.sha256(out.numpy().tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.slow
+def test_the_generic_cpu_caps_torchs_kernels_and_changes_its_arithmetic() -> None:
+    """Under the ``generic`` CPU's variables torch reports its DEFAULT (unvectorised) kernels, and on a machine with
+    vector kernels the same softmax and GELU give other bits."""
+    plain = {k: v for k, v in os.environ.items() if k not in spread.CPUS["generic"].env}
+    here = subprocess.run([sys.executable, "-c", PROBE], env=plain, capture_output=True, text=True, check=True)
+    capped = subprocess.run([sys.executable, "-c", PROBE], env={**plain, **spread.CPUS["generic"].env},
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    kernels, digest = here.stdout.split()
+    assert capped.stdout.split()[0] == "DEFAULT"
+    if kernels != "DEFAULT":  # this machine has vector kernels to leave out
+        assert capped.stdout.split()[1] != digest
+
+
+def test_a_cpu_that_moves_a_number_beyond_the_seeds_noise_is_said_to() -> None:
+    table = pd.DataFrame({"quantity": ["the mae", "the n"], "this machine": [7.0, 100.0], "avx2": [7.3, 101.0],
+                          "largest difference": [0.3, 1.0], "seed SD": [0.2, 0.0],
+                          "difference / seed SD": [1.5, np.nan]}, index=pd.Index(["mae", "n"], name="key"))  # fmt: skip
+    text = spread.machines_sentence(table, "smoke")
+    assert "2 of the 2 recorded numbers differ" in text and "the mae 7.3 against 7 here" in text
+    assert "Of the numbers every seed gives exactly alike, 1 differs" in text
+    assert "within 1.5 seed SDs (the largest for the mae); 1 number moves by one seed SD or more" in text
