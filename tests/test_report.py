@@ -63,7 +63,8 @@ def build_table(**changes: float) -> pd.DataFrame:
         rows[f"survival.{c}.faceage_decade"] = dict(value=1.2, lower=1.05, upper=1.4, p=0.01, oracle=1.3, planted=1.35)
         for name in ("faceage_beyond_scratch", "faceage_adds", "facesurvival_adds"):
             rows[f"lrt.{c}.{name}"] = dict(value=9.0, p=0.003)
-        rows[f"cdiff.{c}.FaceAge + FaceSurvival − FaceSurvival"] = dict(value=0.01, lower=0.0, upper=0.02, p=0.04)
+            rows[f"added.{c}.{name}"] = dict(value=1.3, lower=1.1, upper=1.5, p=0.003)
+        rows[f"cdiff.{c}.FaceAge + FaceSurvival − FaceSurvival"] = dict(value=0.01, lower=0.002, upper=0.02, p=0.04)
     rows["robustness.age.min_icc"] = dict(value=0.98)
     rows["robustness.age.max_shift"] = dict(value=2.2)
     rows["robustness.risk.min_spearman"] = dict(value=0.9)
@@ -95,13 +96,27 @@ def test_every_claim_is_reproduced_when_the_numbers_show_it() -> None:
     [
         ({"faceage_dot_mae": 8.0}, "FaceAge accuracy"),  # worse than the scratch model
         ({"faceage_dot_mae_dot_handmade_baseline": 6.5}, "FaceAge accuracy"),  # hand-made statistics do better
-        ({"survival_dot_B_dot_q4_vs_q1__lower": 0.9}, "Independent cohort"),  # interval includes 1
-        ({"lrt_dot_A_dot_faceage_adds__p": 0.2}, ("Combination", "Complementary")),  # FaceAge adds nothing in A
+        # the interval excludes the smallest effect that would count (aHR 1.5)
+        ({"survival_dot_B_dot_q4_vs_q1__lower": 0.8, "survival_dot_B_dot_q4_vs_q1__upper": 1.3}, "Independent cohort"),
+        # a FaceAge blind to biological age adds nothing beyond FaceSurvival in A: its interval sits on 1
+        ({"added_dot_A_dot_faceage_adds__lower": 0.97, "added_dot_A_dot_faceage_adds__upper": 1.03}, "Combination"),
+        # a FaceSurvival blind to the face adds nothing beyond FaceAge in B
+        (
+            {"added_dot_B_dot_facesurvival_adds__lower": 0.9, "added_dot_B_dot_facesurvival_adds__upper": 1.08},
+            "Complementary",
+        ),
+        # nor beyond the scratch model, in either cohort
+        (
+            {
+                "added_dot_B_dot_faceage_beyond_scratch__lower": 0.95,
+                "added_dot_B_dot_faceage_beyond_scratch__upper": 1.04,
+            },
+            "FaceAge prognosis",
+        ),
         ({"efficiency_dot_faceage_dot_10%_dot_pretrained": 15.0}, "Foundation model"),
         ({"subgroups_dot_interaction_min_p": 0.001}, "Subgroups"),  # below 0.05 / 8
         ({"robustness_dot_age_dot_min_icc": 0.7}, "Pose and lighting"),
         ({"surgery_dot_facelift_dot_age_change": -3.0}, "Makeup and surgery"),
-        ({"saliency_dot_distinct_dot_spearman__p": 0.4}, "Distinct regions"),
         # a significant difference too small to matter: the two profiles rank the regions almost alike
         (
             {
@@ -119,6 +134,34 @@ def test_a_claim_fails_when_its_number_does_not_show_it(change, claim) -> None:
     verdicts = claims.verdicts(build_table(**change)).set_index("claim")["verdict"]
     assert verdicts[failing].str.startswith("not reproduced").all()
     assert (verdicts.drop(index=failing).str.startswith("reproduced")).all()
+
+
+@pytest.mark.parametrize(
+    "change, claim",
+    [
+        ({"survival_dot_B_dot_q4_vs_q1__lower": 0.9}, "Independent cohort"),  # holds 1 and 1.5: too small to tell
+        ({"survival_dot_A_dot_q4_vs_q1__lower": 0.95}, "FaceSurvival quartiles"),
+        ({"added_dot_B_dot_faceage_adds__lower": 0.99}, "Combination"),
+        ({"added_dot_B_dot_facesurvival_adds__lower": 0.9}, "Complementary"),
+        ({"saliency_dot_distinct_dot_spearman__p": 0.4}, "Distinct regions"),  # no difference shown, none excluded
+        (
+            {"saliency_dot_distinct_dot_spearman__p": 0.2, "saliency_dot_distinct_dot_spearman__upper": 0.8},
+            "Distinct regions",
+        ),
+    ],
+)
+def test_a_claim_whose_interval_neither_shows_nor_excludes_the_effect_is_inconclusive(change, claim) -> None:
+    verdicts = claims.verdicts(build_table(**change)).set_index("claim")["verdict"]
+    assert verdicts[claim].startswith("inconclusive on FAHR-Synth")
+    assert (verdicts.drop(index=claim).str.startswith("reproduced")).all()
+    assert "**1** are inconclusive" in claims.tally(verdicts.reset_index())
+
+
+def test_the_verdict_table_carries_the_power_and_the_smallest_effect_that_counts() -> None:
+    table = claims.verdicts(build_table(), power={"Independent cohort": 0.83}).set_index("claim")
+    assert table.loc["Independent cohort", "power"] == 0.83 and np.isnan(table.loc["Subgroups", "power"])
+    assert "smallest effect that would count: aHR 1.5" in table.loc["Independent cohort", "this build"]
+    assert "power" not in claims.verdicts(build_table()).columns  # real data: no planted model to simulate from
 
 
 def test_a_claim_whose_numbers_are_missing_is_not_run() -> None:

@@ -311,8 +311,11 @@ def nested_tests(frame: pd.DataFrame, label: str) -> pd.DataFrame:
     rows = []
     for full, reduced in pairs:
         t = cox.lrt(m[full], m[reduced])
+        added = m[full].hr(t.added[0]) if len(t.added) == 1 else pd.Series(dtype=float)  # one score added
         rows.append({"cohort": label, "full model": full, "reduced model": reduced, "adds": ", ".join(t.added),
                      "LR statistic": t.statistic, "df": t.df, "p": t.p,
+                     "aHR (added)": added.get("hr", np.nan), "lower": added.get("lower", np.nan),
+                     "upper": added.get("upper", np.nan), "Wald p": added.get("p", np.nan),
                      "C (full)": m[full].concordance, "C (reduced)": m[reduced].concordance})  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -387,6 +390,11 @@ def headline_results(head: pd.DataFrame, lrts: pd.DataFrame, harrell: pd.DataFra
         if name:
             out.append(Result(f"lrt.{c}.{name}", f"cohort {c}: LRT {row['full model']} vs {row['reduced model']}",
                               float(row["LR statistic"]), f"χ²({row['df']})", p=float(row["p"])))  # fmt: skip
+            # the size of what the score adds: its adjusted HR in the larger model, with the Wald interval
+            unit = "per decade" if "FaceAge" in row["adds"] else "per SD"
+            out.append(Result(f"added.{c}.{name}", f"cohort {c}: aHR of {row['adds']} in {row['full model']}",
+                              float(row["aHR (added)"]), unit, lower=float(row["lower"]), upper=float(row["upper"]),
+                              p=float(row["Wald p"])))  # fmt: skip
     conc = harrell.reset_index()
     oracle = conc[conc["score"] == FACE_ORACLE_SCORE].set_index("cohort")["C"]
     for _, row in conc[~conc["score"].isin((ORACLE_SCORE, FACE_ORACLE_SCORE))].iterrows():

@@ -1,10 +1,14 @@
 """The reproduction report: each claim of the paper, its number, this build's numbers, and a verdict written
 by code from them.
 
-On FAHR-Synth a claim is *reproduced* when the build shows the effect the paper claims, measured against the
-truth FAHR-Synth planted (a model beats its baselines, a hazard ratio's interval excludes 1, an interaction
-test does not reject a common effect that was planted, …). The paper's own numbers (5.1 years, aHR 3.22) are
-properties of real faces and real patients: on FAHR-Synth their verdict says so instead of comparing them.
+A verdict has three values. A claim is *reproduced* when its interval shows the effect in the claimed direction
+(a hazard ratio's interval above 1, a concordance gain's above 0, …), *not reproduced* when its interval excludes
+the smallest effect that would count (``SMALLEST``: the effect is surely too small to matter, or absent), and
+*inconclusive* otherwise: the build is too small to tell. Beside each verdict, on FAHR-Synth, the power of its test
+at this build's size (``fahr.report.power``): the share of simulated builds, drawn from the planted model with
+models as accurate as this build's, in which the test shows the effect. A claim judged on point estimates (no
+interval is recorded for it) has two values. The paper's own numbers (5.1 years, aHR 3.22) are properties of real
+faces and real patients: on FAHR-Synth their verdict says so instead of comparing them.
 """
 
 from __future__ import annotations
@@ -29,6 +33,15 @@ MAX_SURGERY_SHIFT = 1.0  # years: FaceAge change under makeup and surgery
 MIN_SHARE_HR_ABOVE_ONE = 0.75  # of the subgroups with an estimated FaceSurvival aHR
 MAX_SHARED_RANKING = 0.7  # distinct regions: the upper 95 % bound of the two profiles' Spearman stays below "strong"
 
+# The smallest effect that would count, per claim tested on an interval: an interval wholly below it is "not
+# reproduced" (the effect, if any, is too small to matter); one that holds it and does not show the effect is
+# "inconclusive".
+SMALLEST = {
+    "quartile_hr": 1.5,  # FaceSurvival's adjusted HR, top vs bottom quartile (the paper reports 3.22)
+    "faceage_hr_decade": 1.05,  # FaceAge's adjusted HR per decade beyond a model (the predecessor's was 1.151)
+    "facesurvival_hr_sd": 1.1,  # FaceSurvival's adjusted HR per SD beyond FaceAge
+}
+
 
 def value(t: Table, key: str) -> float:
     return float(t.loc[key, "value"])
@@ -49,6 +62,16 @@ def value_with_ci(t: Table, key: str, digits: int = 2) -> str:
     return f"{value(t, key):.{digits}f} ({column(t, key, 'lower'):.{digits}f}–{column(t, key, 'upper'):.{digits}f})"
 
 
+def above(t: Table, key: str, bound: float) -> bool:
+    """The interval of ``key`` lies wholly above ``bound``: the effect is there."""
+    return column(t, key, "lower") > bound
+
+
+def below(t: Table, key: str, bound: float) -> bool:
+    """The interval of ``key`` lies wholly below ``bound``: the effect is smaller than that, if there at all."""
+    return column(t, key, "upper") < bound
+
+
 @dataclass(frozen=True)
 class Claim:
     """One claim of the paper and how this build tests it."""
@@ -58,8 +81,22 @@ class Claim:
     paper: str  # the paper's number(s)
     keys: tuple[str, ...]  # the recorded numbers the test needs
     evidence: Callable[[Table], str]  # this build's numbers, in words
-    test: Callable[[Table], bool]  # does the build show it?
+    test: Callable[[Table], bool]  # does the build show it? (its interval shows the effect)
     absolute: bool = False  # the paper's number itself needs the real data
+    refute: Callable[[Table], bool] | None = None  # does the interval exclude the smallest effect that counts?
+    smallest: str = ""  # that smallest effect, in words (claims with an interval)
+
+    def decide(self, t: Table) -> str:
+        """``REPRODUCED``, ``NOT_REPRODUCED`` or ``INCONCLUSIVE``: the latter only for a claim tested on an interval
+        (``refute``) whose interval neither shows the effect nor excludes the smallest one that would count."""
+        if self.test(t):
+            return REPRODUCED
+        if self.refute is None or self.refute(t):
+            return NOT_REPRODUCED
+        return INCONCLUSIVE
+
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 
 
 def _both(t: Table, fn: Callable[[str], bool]) -> bool:
@@ -149,8 +186,10 @@ CLAIMS: tuple[Claim, ...] = (
             f"aHR {value_with_ci(t, 'survival.A.q4_vs_q1')}, p = {column(t, 'survival.A.q4_vs_q1', 'p'):.2g}"
             + beside(t, "survival.A.q4_vs_q1", "oracle", "oracle")
         ),
-        lambda t: column(t, "survival.A.q4_vs_q1", "lower") > 1,
+        lambda t: above(t, "survival.A.q4_vs_q1", 1.0),
         absolute=True,
+        refute=lambda t: below(t, "survival.A.q4_vs_q1", SMALLEST["quartile_hr"]),
+        smallest=f"aHR {SMALLEST['quartile_hr']:g}",
     ),
     Claim(
         "Independent cohort",
@@ -161,7 +200,9 @@ CLAIMS: tuple[Claim, ...] = (
             f"cohort B aHR {value_with_ci(t, 'survival.B.q4_vs_q1')}, "
             f"p = {column(t, 'survival.B.q4_vs_q1', 'p'):.2g}" + beside(t, "survival.B.q4_vs_q1", "oracle", "oracle")
         ),
-        lambda t: column(t, "survival.B.q4_vs_q1", "lower") > 1,
+        lambda t: above(t, "survival.B.q4_vs_q1", 1.0),
+        refute=lambda t: below(t, "survival.B.q4_vs_q1", SMALLEST["quartile_hr"]),
+        smallest=f"aHR {SMALLEST['quartile_hr']:g}",
     ),
     Claim(
         "FaceAge prognosis",
@@ -170,52 +211,74 @@ CLAIMS: tuple[Claim, ...] = (
         (
             "survival.A.faceage_decade",
             "survival.B.faceage_decade",
+            "added.A.faceage_beyond_scratch",
+            "added.B.faceage_beyond_scratch",
             "lrt.A.faceage_beyond_scratch",
             "lrt.B.faceage_beyond_scratch",
         ),
         lambda t: "; ".join(
             f"{c}: aHR per decade {value_with_ci(t, f'survival.{c}.faceage_decade')}"
-            f"{beside(t, f'survival.{c}.faceage_decade', 'planted', 'planted')}, beyond the scratch model χ² = "
-            f"{value(t, f'lrt.{c}.faceage_beyond_scratch'):.1f}, "
-            f"p = {column(t, f'lrt.{c}.faceage_beyond_scratch', 'p'):.2g}"
+            f"{beside(t, f'survival.{c}.faceage_decade', 'planted', 'planted')}, beyond the scratch model "
+            f"{value_with_ci(t, f'added.{c}.faceage_beyond_scratch')} (LRT p = "
+            f"{column(t, f'lrt.{c}.faceage_beyond_scratch', 'p'):.2g})"
             for c in "AB"
         ),
-        lambda t: _both(t, lambda c: column(t, f"lrt.{c}.faceage_beyond_scratch", "p") < ALPHA),
+        lambda t: _both(t, lambda c: above(t, f"added.{c}.faceage_beyond_scratch", 1.0)),
+        refute=lambda t: any(
+            below(t, f"added.{c}.faceage_beyond_scratch", SMALLEST["faceage_hr_decade"]) for c in "AB"
+        ),  # fmt: skip
+        smallest=f"aHR {SMALLEST['faceage_hr_decade']:g} per decade beyond the scratch model",
     ),
     Claim(
         "Combination",
         "Combining FaceAge and FaceSurvival improves prognostic accuracy",
         "improved (LRT, concordance)",
         (
+            "added.A.faceage_adds",
+            "added.B.faceage_adds",
             "lrt.A.faceage_adds",
             "lrt.B.faceage_adds",
             "cdiff.A.FaceAge + FaceSurvival − FaceSurvival",
             "cdiff.B.FaceAge + FaceSurvival − FaceSurvival",
         ),
-        lambda t: "; ".join(
-            f"{c}: FaceAge adds χ² = {value(t, f'lrt.{c}.faceage_adds'):.1f} "
-            f"(p = {column(t, f'lrt.{c}.faceage_adds', 'p'):.2g}), "
-            f"ΔC {value(t, f'cdiff.{c}.FaceAge + FaceSurvival − FaceSurvival'):+.3f}"
-            for c in "AB"
+        lambda t: (
+            "; ".join(
+                f"{c}: FaceAge added to FaceSurvival and the clinical factors, aHR per decade "
+                f"{value_with_ci(t, f'added.{c}.faceage_adds')} "
+                f"(LRT p = {column(t, f'lrt.{c}.faceage_adds', 'p'):.2g}); "
+                f"unadjusted ΔC {value_with_ci(t, f'cdiff.{c}.FaceAge + FaceSurvival − FaceSurvival', 3)}"
+                for c in "AB"
+            )
+            # the unadjusted ΔC is shown, not judged: chronological age alone raises it, so a FaceAge blind to the
+            # face would pass a test on it
+            + " (judged on the adjusted aHR: the ΔC rises with chronological age alone)"
         ),
-        lambda t: _both(t, lambda c: column(t, f"lrt.{c}.faceage_adds", "p") < ALPHA),
+        lambda t: _both(t, lambda c: above(t, f"added.{c}.faceage_adds", 1.0)),
+        refute=lambda t: any(below(t, f"added.{c}.faceage_adds", SMALLEST["faceage_hr_decade"]) for c in "AB"),
+        smallest=f"aHR {SMALLEST['faceage_hr_decade']:g} per decade beyond FaceSurvival",
     ),
     Claim(
         "Complementary",
         "The two scores carry distinct, complementary information",
         "—",
-        ("lrt.A.faceage_adds", "lrt.A.facesurvival_adds", "lrt.B.faceage_adds", "lrt.B.facesurvival_adds"),
-        lambda t: "; ".join(
-            f"{c}: FaceSurvival adds to FaceAge p = {column(t, f'lrt.{c}.facesurvival_adds', 'p'):.2g}, FaceAge to "
-            f"FaceSurvival p = {column(t, f'lrt.{c}.faceage_adds', 'p'):.2g}"
-            for c in "AB"
+        (
+            "added.A.facesurvival_adds",
+            "added.B.facesurvival_adds",
+            "lrt.A.facesurvival_adds",
+            "lrt.B.facesurvival_adds",
         ),
-        lambda t: _both(
-            t,
-            lambda c: (
-                column(t, f"lrt.{c}.faceage_adds", "p") < ALPHA and column(t, f"lrt.{c}.facesurvival_adds", "p") < ALPHA
-            ),
+        lambda t: (
+            "; ".join(
+                f"{c}: FaceSurvival added to FaceAge and the clinical factors, aHR per SD "
+                f"{value_with_ci(t, f'added.{c}.facesurvival_adds')} (LRT p = "
+                f"{column(t, f'lrt.{c}.facesurvival_adds', 'p'):.2g})"
+                for c in "AB"
+            )
+            + " (the other direction, FaceAge beyond FaceSurvival, is the Combination claim's test)"
         ),
+        lambda t: _both(t, lambda c: above(t, f"added.{c}.facesurvival_adds", 1.0)),
+        refute=lambda t: any(below(t, f"added.{c}.facesurvival_adds", SMALLEST["facesurvival_hr_sd"]) for c in "AB"),
+        smallest=f"aHR {SMALLEST['facesurvival_hr_sd']:g} per SD beyond FaceAge",
     ),
     Claim(
         "Subgroups",
@@ -302,6 +365,8 @@ CLAIMS: tuple[Claim, ...] = (
             column(t, "saliency.distinct.spearman", "p") < ALPHA
             and column(t, "saliency.distinct.spearman", "upper") < MAX_SHARED_RANKING
         ),
+        refute=lambda t: column(t, "saliency.distinct.spearman", "lower") >= MAX_SHARED_RANKING,
+        smallest=f"a Spearman below {MAX_SHARED_RANKING:g}",
     ),
 )
 
@@ -318,9 +383,10 @@ def _count(unit: str) -> int:
 SYNTH = "FAHR-Synth"
 
 
-def verdict_names(data: str = SYNTH) -> tuple[str, str, str]:
-    """The three verdicts of a build on ``data`` (FAHR-Synth, or real data)."""
-    return f"reproduced on {data}", f"not reproduced on {data}", "not run"
+def verdict_names(data: str = SYNTH) -> tuple[str, str, str, str]:
+    """The verdicts of a build on ``data`` (FAHR-Synth, or real data): reproduced, not reproduced, not run and
+    inconclusive."""
+    return f"reproduced on {data}", f"not reproduced on {data}", "not run", f"inconclusive on {data}"
 
 
 VERDICTS = verdict_names()
@@ -331,37 +397,51 @@ def undecided(data: str = SYNTH) -> str:
     return f"undecided on {data}: the seeds disagree"
 
 
-def _across_seeds(c: Claim, seeds: dict[int, Table]) -> list[bool]:
-    """The claim's test on every seed's numbers that has them all."""
-    return [bool(c.test(s)) for s in seeds.values() if all(k in s.index for k in c.keys)]
+def _named(decision: str, data: str) -> str:
+    names = verdict_names(data)
+    return {REPRODUCED: names[0], NOT_REPRODUCED: names[1], INCONCLUSIVE: names[3]}[decision]
+
+
+def _across_seeds(c: Claim, seeds: dict[int, Table]) -> list[str]:
+    """The claim's decision on every seed's numbers that has them all."""
+    return [c.decide(s) for s in seeds.values() if all(k in s.index for k in c.keys)]
 
 
 def verdicts(
-    t: Table, claims: tuple[Claim, ...] = CLAIMS, data: str = SYNTH, seeds: dict[int, Table] | None = None
+    t: Table,
+    claims: tuple[Claim, ...] = CLAIMS,
+    data: str = SYNTH,
+    seeds: dict[int, Table] | None = None,
+    power: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """One row per claim: the paper's number, this build's numbers and the verdict, all from ``t``; ``data`` names
     what the build ran on (on FAHR-Synth, a claim about the paper's own number says that it needs real data).
-    With ``seeds`` (each seed's table, ``fahr.report.spread.tables``), a claim is decided only when its test gives
-    the same answer with every seed; otherwise it is *undecided*: seed noise, not the method, would decide it."""
+    With ``seeds`` (each seed's table, ``fahr.report.spread.tables``), a claim is decided only when every seed
+    decides it alike; otherwise it is *undecided*: seed noise, not the method, would decide it. With ``power``
+    (claim name → share of simulated builds that reproduce it, ``fahr.report.power``), a ``power`` column; a claim
+    tested on an interval also names the smallest effect that would count."""
     names = verdict_names(data)
     rows = []
     for c in claims:
+        row = {"claim": c.name, "paper says": c.claim, "paper": c.paper}
+        if power is not None:
+            row["power"] = power.get(c.name, float("nan"))
         missing = [k for k in c.keys if k not in t.index]
         if missing:
-            missing_text = f"not computed ({', '.join(missing)} missing)"
-            rows.append({"claim": c.name, "paper says": c.claim, "paper": c.paper, "this build": missing_text,
-                         "verdict": names[2]})  # fmt: skip
+            rows.append(row | {"this build": f"not computed ({', '.join(missing)} missing)", "verdict": names[2]})
             continue
-        verdict, evidence = (names[0] if c.test(t) else names[1]), c.evidence(t)
+        verdict, evidence = _named(c.decide(t), data), c.evidence(t)
+        if c.smallest:
+            evidence += f" (smallest effect that would count: {c.smallest})"
         outcomes = _across_seeds(c, seeds or {})
         if len(outcomes) >= 2:
             if len(set(outcomes)) > 1:
                 verdict = undecided(data)
-            evidence += f" (the test holds with {sum(outcomes)} of {len(outcomes)} seeds)"
+            alike = sum(o == REPRODUCED for o in outcomes)
+            evidence += f" (the effect shows with {alike} of {len(outcomes)} seeds)"
         if c.absolute and data == SYNTH and verdict != undecided(data):
             verdict += "; the paper's value needs the real data"
-        rows.append({"claim": c.name, "paper says": c.claim, "paper": c.paper, "this build": evidence,
-                     "verdict": verdict})  # fmt: skip
+        rows.append(row | {"this build": evidence, "verdict": verdict})
     return pd.DataFrame(rows)
 
 
@@ -371,11 +451,13 @@ def tally(table: pd.DataFrame, data: str = SYNTH) -> str:
     reproduced = table["verdict"].str.startswith(names[0]).sum()
     failed = table["verdict"].str.startswith(names[1]).sum()
     missing = (table["verdict"] == names[2]).sum()
+    unclear = table["verdict"].str.startswith(names[3]).sum()
     split = (table["verdict"] == undecided(data)).sum()
+    unclear_text = f", **{unclear}** are inconclusive at this build's size" if unclear else ""
     undecided_text = f", **{split}** are undecided because the seeds disagree" if split else ""
     return (
         f"Of {len(table)} claims, **{reproduced}** are reproduced on {data}, **{failed}** are not"
-        f"{undecided_text}, and {missing} were not run in this build."
+        f"{unclear_text}{undecided_text}, and {missing} were not run in this build."
     )
 
 
