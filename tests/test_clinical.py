@@ -106,6 +106,9 @@ def test_nested_tests_find_what_a_score_adds_and_nothing_in_noise(cohort) -> Non
     assert tests.loc[("clinical + scratch + FaceAge", "clinical + scratch"), "p"] < 1e-3
     assert (tests["df"] == 1).all()
     assert (tests["LR statistic"] >= 0).all()
+    # what a score adds has a size: its adjusted HR in the larger model, whose Wald interval agrees with the LRT
+    added = tests.loc[("clinical + FaceAge", "clinical")]
+    assert added["lower"] < added["aHR (added)"] < added["upper"] and (added["lower"] > 1) == (added["p"] < 0.05)
 
 
 def test_quartile_cuts_and_scale_come_from_the_development_cohort() -> None:
@@ -195,6 +198,12 @@ def test_every_clinical_analysis_runs_without_truth_and_shows_no_oracle_or_plant
     assert "oracle" not in text and "planted" not in text and "nan" not in text
     results = survival.headline_results(head, lrts, harrell, diffs)
     assert all(r.oracle is None and r.planted is None for r in results)
+    sized = {r.key: r for r in results if r.key.startswith("added.")}
+    assert set(sized) == {f"added.{c}.{n}" for c in "AB" for n in ("faceage_adds", "facesurvival_adds",
+                                                                   "faceage_beyond_scratch")}  # fmt: skip
+    assert (
+        all(r.lower < r.value < r.upper for r in sized.values()) and sized["added.A.faceage_adds"].unit == "per decade"
+    )
     assert "real clinical cohorts" in survival.data_note(real_like)
 
 
