@@ -154,6 +154,7 @@ class Config(_Section):
     precision: Literal["fp32", "bf16"]
     fused_adamw: bool  # AdamW's fused kernel in every stage
     activation_checkpointing: bool  # recompute transformer blocks in the backward pass (less memory, more compute)
+    compile_model: bool  # torch.compile the training forward and backward of every stage (numerics differ by rounding)
     data: DataConfig
     synth: SynthConfig
     model: ModelConfig

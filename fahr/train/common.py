@@ -92,7 +92,7 @@ def train_spec(
     return TrainSpec(
         epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=warmup, weight_decay=weight_decay,
         precision=cfg.precision, seed=cfg.seed, device=cfg.device, min_lr=lr / 100, fused_adamw=cfg.fused_adamw,
-        activation_checkpointing=cfg.activation_checkpointing, **kw,
+        activation_checkpointing=cfg.activation_checkpointing, compile_model=cfg.compile_model, **kw,
     )  # fmt: skip
 
 
@@ -286,6 +286,8 @@ def fingerprint(cfg: Config, sections: Iterable[str], modules: Iterable[str], up
     values = cfg.to_dict()
     if cfg.fused_adamw:  # another kernel, other rounding
         upstream = [*upstream, "fused_adamw"]
+    if cfg.compile_model:  # inductor's kernels, other rounding (off: the fingerprints of before the option)
+        upstream = [*upstream, "compile_model"]
     if cfg.data.format == "shards":  # the stream's order depends on the shards and on the workers they are dealt to
         upstream = [*upstream, values["data"]["format"], cfg.data.shard_size, cfg.data.shuffle_buffer, cfg.num_workers]
     return cache.digest({s: values[s] for s in sections}, cfg.seed, cache.code_fingerprint(modules), list(upstream))

@@ -4,7 +4,8 @@ A stage brings a model, a ``TrainSpec`` and three functions:
 
 - ``loss_fn(model, batch) -> (loss, metrics)``: the loss of one micro-batch (a 0-d tensor, a *mean* over its
   samples) and other numbers to log (0-d tensors or floats, the same keys every call). ``model`` may be wrapped
-  in DistributedDataParallel: call ``model(...)``, not a submodule's method, so that gradients are synchronised.
+  in DistributedDataParallel and ``torch.compile`` (``TrainSpec.compile_model``): call ``model(...)``, not a
+  submodule's method, so that gradients are synchronised and the compiled graph is the one that runs.
   Tensors in ``batch`` (also inside dicts, lists and tuples) are already on the training device.
 - ``make_batches(epoch, rank, world_size) -> iterable of batches``: this process's batches of one epoch. The
   same arguments must give the same batches (a seeded sampler with ``set_epoch``: a resumed epoch rebuilds them
@@ -26,7 +27,8 @@ Resume: ``Trainer.fit()`` on an ``out_dir`` holding ``last.pt`` continues from i
 with the same weights, metrics and log (apart from ``TIMING_FIELDS``) as a run that was never stopped. Every
 epoch starts from random states seeded by (seed, epoch, rank); a resumed epoch rebuilds its batches, skips the
 ones already done, then restores the random states saved in the checkpoint; the log is cut back to the lines
-the checkpoint had seen. A resume needs the same spec (but for ``RESUME_MAY_CHANGE``) and number of processes.
+the checkpoint had seen. A resume needs the same spec (but for ``RESUME_MAY_CHANGE``; a field the checkpoint
+predates counts as its default) and number of processes.
 Checkpoints hold only tensors and plain Python values: they load with ``torch.load(weights_only=True)``.
 The model's initial weights are the caller's: ``seed_everything(spec.seed)`` before building it.
 """
@@ -42,7 +44,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +97,7 @@ class TrainSpec:
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     fused_adamw: bool = False  # AdamW's fused kernel (one launch for all parameters; numerics differ by rounding)
     activation_checkpointing: bool = False  # recompute each transformer block in the backward pass: less memory
+    compile_model: bool = False  # torch.compile the training forward and backward (numerics differ by rounding)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))  # YAML gives a list
@@ -510,6 +513,8 @@ class _Session:
         if ctx.world_size > 1:
             ids = [ctx.device.index] if ctx.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
+        if self.spec.compile_model:  # the training step only: evaluation and checkpoints use the plain module
+            self.net = torch.compile(self.net, dynamic=False)  # type: ignore[assignment]
         self.optimizer = torch.optim.AdamW(param_groups(self.model, self.spec.weight_decay), lr=self.spec.lr,
                                            betas=self.spec.betas, fused=self.spec.fused_adamw or None)  # fmt: skip
         if saved and "optimizer" in saved:  # a finished run's last.pt has none: it trains no further
@@ -535,9 +540,11 @@ class _Session:
                 "resume with the same number, or start a new out_dir from its model weights"
             )
         now = asdict(self.spec)
-        changed = sorted(k for k in now if k not in RESUME_MAY_CHANGE and saved["spec"].get(k) != now[k])
+        defaults = {f.name: f.default for f in fields(TrainSpec) if f.default is not MISSING}  # for fields added later
+        then = {k: saved["spec"].get(k, defaults.get(k)) for k in now}
+        changed = sorted(k for k in now if k not in RESUME_MAY_CHANGE and then[k] != now[k])
         if changed:
-            diffs = ", ".join(f"{k}: {saved['spec'].get(k)!r} → {now[k]!r}" for k in changed)
+            diffs = ", ".join(f"{k}: {then[k]!r} → {now[k]!r}" for k in changed)
             raise ValueError(f"{where} was made with another recipe ({diffs}); use the same spec or a new out_dir")
         logger.info("resuming %s at epoch %d, batch %d, step %d", where, saved["epoch"], saved["batches_done"],
                     saved["step"])  # fmt: skip
