@@ -86,9 +86,11 @@ def cmd_spread(args: argparse.Namespace) -> int:
     except (ValueError, RuntimeError) as err:
         print(f"fahr spread: {err}", file=sys.stderr)
         return 2
-    book.run_chapters(cfg, overrides)  # the main build (seed {chosen[0]}), reused where it is up to date
-    for name in ("report", "reproducibility"):  # they read the spread: executed again with it
-        book.run_chapters(cfg, overrides, only=name)
+    runs = book.run_chapters(cfg, overrides)  # the main build (seed {chosen[0]}), reused where it is up to date
+    executed = {run.name for run in runs if run.executed}  # those executed just now already read the spread
+    for name in ("report", "reproducibility"):  # they read the spread: executed again with it, unless just done
+        if name not in executed:
+            book.run_chapters(cfg, overrides, only=name)
     built = book.build_html(cfg.profile, force=True, data_source=cfg.data.source)
     table = spread.summary(spread.tables(cfg.profile, main=_main_results(cfg)))
     print(table.round(3).to_string())
