@@ -74,6 +74,14 @@ def test_a_claim_the_seeds_disagree_on_is_undecided_and_one_they_agree_on_is_dec
     steady = {0: main, 1: numbers(a=1.2, b=2.0), 2: numbers(a=1.5, b=2.1)}
     table = claims.verdicts(main, (BETTER,), seeds=steady)
     assert table.loc[0, "verdict"] == claims.VERDICTS[0] and "3 of 3 seeds" in table.loc[0, "this build"]
+    interval = claims.Claim("interval", "a above 1", "—", ("a",), lambda t: "a", lambda t: claims.above(t, "a", 1.0),
+                            refute=lambda t: claims.below(t, "a", 1.5))  # fmt: skip
+    unclear, excluded = pd.DataFrame({"value": [1.2], "lower": [0.9], "upper": [1.6]}, index=["a"]), pd.DataFrame(
+        {"value": [1.1], "lower": [0.9], "upper": [1.3]}, index=["a"])  # fmt: skip
+    mixed = claims.verdicts(unclear, (interval,), seeds={0: unclear, 1: excluded}).loc[0, "verdict"]
+    assert mixed == claims.VERDICTS[3]  # no seed shows it, not every seed excludes it: inconclusive, not undecided
+    both = claims.verdicts(excluded, (interval,), seeds={0: excluded, 1: excluded}).loc[0, "verdict"]
+    assert both == claims.VERDICTS[1]
     against = {0: numbers(a=3.0, b=2.0), 1: numbers(a=2.5, b=2.0)}  # a control that must fail: no seed shows it
     assert claims.verdicts(against[0], (BETTER,), seeds=against).loc[0, "verdict"] == claims.VERDICTS[1]
     assert claims.verdicts(main, (BETTER,)).loc[0, "verdict"] == claims.VERDICTS[0]  # no spread: one seed decides

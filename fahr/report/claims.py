@@ -416,8 +416,10 @@ def verdicts(
 ) -> pd.DataFrame:
     """One row per claim: the paper's number, this build's numbers and the verdict, all from ``t``; ``data`` names
     what the build ran on (on FAHR-Synth, a claim about the paper's own number says that it needs real data).
-    With ``seeds`` (each seed's table, ``fahr.report.spread.tables``), a claim is decided only when every seed
-    decides it alike; otherwise it is *undecided*: seed noise, not the method, would decide it. With ``power``
+    With ``seeds`` (each seed's table, ``fahr.report.spread.tables``), a claim is reproduced only when every seed
+    shows the effect, and *undecided* when some do and others do not: seed noise, not the method, would decide it;
+    when none shows it, it is not reproduced if every seed excludes the smallest effect that counts, else
+    inconclusive. With ``power``
     (claim name → share of simulated builds that reproduce it, ``fahr.report.power``), a ``power`` column; a claim
     tested on an interval also names the smallest effect that would count."""
     names = verdict_names(data)
@@ -435,8 +437,10 @@ def verdicts(
             evidence += f" (smallest effect that would count: {c.smallest})"
         outcomes = _across_seeds(c, seeds or {})
         if len(outcomes) >= 2:
-            if len(set(outcomes)) > 1:
+            if REPRODUCED in outcomes and len(set(outcomes)) > 1:  # some seeds show the effect, others do not
                 verdict = undecided(data)
+            elif REPRODUCED not in outcomes:  # none shows it: not reproduced only if every seed excludes it
+                verdict = _named(NOT_REPRODUCED if set(outcomes) == {NOT_REPRODUCED} else INCONCLUSIVE, data)
             alike = sum(o == REPRODUCED for o in outcomes)
             evidence += f" (the effect shows with {alike} of {len(outcomes)} seeds)"
         if c.absolute and data == SYNTH and verdict != undecided(data):
