@@ -419,9 +419,9 @@ def verdicts(
     With ``seeds`` (each seed's table, ``fahr.report.spread.tables``), a claim is reproduced only when every seed
     shows the effect, and *undecided* when some do and others do not: seed noise, not the method, would decide it;
     when none shows it, it is not reproduced if every seed excludes the smallest effect that counts, else
-    inconclusive. With ``power``
-    (claim name → share of simulated builds that reproduce it, ``fahr.report.power``), a ``power`` column; a claim
-    tested on an interval also names the smallest effect that would count."""
+    inconclusive. With ``power`` (claim name → share of simulated builds that reproduce it, ``fahr.report.power``),
+    a ``power`` column; a claim tested on an interval also names the smallest effect that would count. Columns:
+    claim, verdict, power (when given), paper says, paper, this build."""
     names = verdict_names(data)
     rows = []
     for c in claims:
@@ -446,7 +446,8 @@ def verdicts(
         if c.absolute and data == SYNTH and verdict != undecided(data):
             verdict += "; the paper's value needs the real data"
         rows.append(row | {"this build": evidence, "verdict": verdict})
-    return pd.DataFrame(rows)
+    order = ["claim", "verdict", "power", "paper says", "paper", "this build"]  # the verdict beside its claim
+    return pd.DataFrame(rows)[[c for c in order if power is not None or c != "power"]]
 
 
 def tally(table: pd.DataFrame, data: str = SYNTH) -> str:
