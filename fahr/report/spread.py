@@ -259,6 +259,9 @@ def machines_sentence(table: pd.DataFrame, profile: str) -> str:
     if not len(ratio):
         return text
     widest, most = table.loc[ratio.idxmax(), "quantity"], ratio.max()
+    text += (f" Half the numbers move by less than {ratio.median():.2g} seed SDs and "
+             f"{(ratio < 1).mean():.0%} by less than one (a seed SD from few seeds is itself rough, so the largest "
+             "ratios sit on numbers the seeds happened to agree on).")  # fmt: skip
     text += f" Every {'other ' * bool(steady)}difference is within {most:.2g} seed SDs (the largest for {widest})"
     if most < 1:
         return text + ": another CPU moves the numbers less than another seed does."
