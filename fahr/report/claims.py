@@ -103,6 +103,26 @@ def _both(t: Table, fn: Callable[[str], bool]) -> bool:
     return fn("A") and fn("B")
 
 
+def _shown_in_both(key: str) -> Callable[[Table], bool]:
+    """The test "the interval of ``key`` (with ``{c}`` for the cohort) lies above 1 in both cohorts"."""
+    return lambda t: _both(t, lambda c: above(t, key.format(c=c), 1.0))
+
+
+def _excluded_in_either(key: str, smallest: float) -> Callable[[Table], bool]:
+    """The refutation "the interval of ``key`` lies below ``smallest`` in either cohort" (the claim needs both)."""
+    return lambda t: any(below(t, key.format(c=c), smallest) for c in "AB")
+
+
+FACEAGE_ADDS = "FaceAge added to FaceSurvival and the clinical factors, aHR per decade"
+FACESURVIVAL_ADDS = "FaceSurvival added to FaceAge and the clinical factors, aHR per SD"
+
+
+def _added(t: Table, c: str, name: str, what: str) -> str:
+    """``what`` (e.g. "FaceAge added to FaceSurvival …, aHR per decade"), the adjusted HR of ``added.{c}.{name}``
+    with its interval, and the likelihood-ratio p of the same addition."""
+    return f"{what} {value_with_ci(t, f'added.{c}.{name}')} (LRT p = {column(t, f'lrt.{c}.{name}', 'p'):.2g})"
+
+
 CLAIMS: tuple[Claim, ...] = (
     Claim(
         "FaceAge accuracy",
@@ -218,15 +238,12 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         lambda t: "; ".join(
             f"{c}: aHR per decade {value_with_ci(t, f'survival.{c}.faceage_decade')}"
-            f"{beside(t, f'survival.{c}.faceage_decade', 'planted', 'planted')}, beyond the scratch model "
-            f"{value_with_ci(t, f'added.{c}.faceage_beyond_scratch')} (LRT p = "
-            f"{column(t, f'lrt.{c}.faceage_beyond_scratch', 'p'):.2g})"
+            f"{beside(t, f'survival.{c}.faceage_decade', 'planted', 'planted')}, "
+            f"{_added(t, c, 'faceage_beyond_scratch', 'beyond the scratch model')}"
             for c in "AB"
         ),
-        lambda t: _both(t, lambda c: above(t, f"added.{c}.faceage_beyond_scratch", 1.0)),
-        refute=lambda t: any(
-            below(t, f"added.{c}.faceage_beyond_scratch", SMALLEST["faceage_hr_decade"]) for c in "AB"
-        ),  # fmt: skip
+        _shown_in_both("added.{c}.faceage_beyond_scratch"),
+        refute=_excluded_in_either("added.{c}.faceage_beyond_scratch", SMALLEST["faceage_hr_decade"]),
         smallest=f"aHR {SMALLEST['faceage_hr_decade']:g} per decade beyond the scratch model",
     ),
     Claim(
@@ -243,18 +260,16 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         lambda t: (
             "; ".join(
-                f"{c}: FaceAge added to FaceSurvival and the clinical factors, aHR per decade "
-                f"{value_with_ci(t, f'added.{c}.faceage_adds')} "
-                f"(LRT p = {column(t, f'lrt.{c}.faceage_adds', 'p'):.2g}); "
-                f"unadjusted ΔC {value_with_ci(t, f'cdiff.{c}.FaceAge + FaceSurvival − FaceSurvival', 3)}"
+                f"{c}: {_added(t, c, 'faceage_adds', FACEAGE_ADDS)}"
+                f"; unadjusted ΔC {value_with_ci(t, f'cdiff.{c}.FaceAge + FaceSurvival − FaceSurvival', 3)}"
                 for c in "AB"
             )
             # the unadjusted ΔC is shown, not judged: chronological age alone raises it, so a FaceAge blind to the
             # face would pass a test on it
             + " (judged on the adjusted aHR: the ΔC rises with chronological age alone)"
         ),
-        lambda t: _both(t, lambda c: above(t, f"added.{c}.faceage_adds", 1.0)),
-        refute=lambda t: any(below(t, f"added.{c}.faceage_adds", SMALLEST["faceage_hr_decade"]) for c in "AB"),
+        _shown_in_both("added.{c}.faceage_adds"),
+        refute=_excluded_in_either("added.{c}.faceage_adds", SMALLEST["faceage_hr_decade"]),
         smallest=f"aHR {SMALLEST['faceage_hr_decade']:g} per decade beyond FaceSurvival",
     ),
     Claim(
@@ -268,16 +283,11 @@ CLAIMS: tuple[Claim, ...] = (
             "lrt.B.facesurvival_adds",
         ),
         lambda t: (
-            "; ".join(
-                f"{c}: FaceSurvival added to FaceAge and the clinical factors, aHR per SD "
-                f"{value_with_ci(t, f'added.{c}.facesurvival_adds')} (LRT p = "
-                f"{column(t, f'lrt.{c}.facesurvival_adds', 'p'):.2g})"
-                for c in "AB"
-            )
+            "; ".join(f"{c}: {_added(t, c, 'facesurvival_adds', FACESURVIVAL_ADDS)}" for c in "AB")
             + " (the other direction, FaceAge beyond FaceSurvival, is the Combination claim's test)"
         ),
-        lambda t: _both(t, lambda c: above(t, f"added.{c}.facesurvival_adds", 1.0)),
-        refute=lambda t: any(below(t, f"added.{c}.facesurvival_adds", SMALLEST["facesurvival_hr_sd"]) for c in "AB"),
+        _shown_in_both("added.{c}.facesurvival_adds"),
+        refute=_excluded_in_either("added.{c}.facesurvival_adds", SMALLEST["facesurvival_hr_sd"]),
         smallest=f"aHR {SMALLEST['facesurvival_hr_sd']:g} per SD beyond FaceAge",
     ),
     Claim(
