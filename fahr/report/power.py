@@ -121,13 +121,12 @@ def facesurvival_noise(target_c: float, seed: int = 0, patients_n: int = CALIBRA
     return (low + high) / 2
 
 
-def accuracy(t: claims.Table, faceage_reads: str = "apparent", seed: int = 0) -> Accuracy:
+def accuracy(t: claims.Table, seed: int = 0) -> Accuracy:
     """The stand-in models' accuracy from this build's recorded numbers (FaceAge and scratch test MAE, FaceSurvival's
     C on A's test split)."""
     mae = claims.value(t, "faceage.mae")
     scratch = claims.value(t, "faceage.mae.scratch") if "faceage.mae.scratch" in t.index else mae
-    return Accuracy(error_sd(mae), error_sd(scratch), facesurvival_noise(claims.value(t, "c.A.FaceSurvival"), seed),
-                    faceage_reads)  # fmt: skip
+    return Accuracy(error_sd(mae), error_sd(scratch), facesurvival_noise(claims.value(t, "c.A.FaceSurvival"), seed))
 
 
 def sizes(cfg: Config) -> dict[str, int]:
