@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from fahr import bench
@@ -253,9 +254,19 @@ def test_faithfulness_reading_sets_the_trusted_method_beside_a_random_order() ->
     assert sal.faithfulness_reading(faith, "occlusion", age, survival, ig_error=0.0123) == (
         "Averaged over both models, **occlusion** orders pixels most faithfully (highest insertion minus deletion "
         "AUC): for FaceAge deletion 0.21 and insertion 0.74 against 0.50 and 0.48 for a random order; for "
-        "FaceSurvival 0.30 and 0.66 against 0.52 and 0.51. Integrated gradients are complete to within 1.2 % of the "
-        "mean output gap. The regional analysis below uses **occlusion**; the tables also give the others."
+        "FaceSurvival deletion 0.30 and insertion 0.66 against 0.52 and 0.51 for a random order. Integrated "
+        "gradients are complete to within 1.2 % of the mean output gap. The regional analysis below uses "
+        "**occlusion**; the tables also give the others."
     )
+    # without clinical cohort A (real data): FaceAge alone, and every other sentence of the chapter says why
+    alone = sal.faithfulness_reading(faith, "occlusion", age, None, ig_error=0.0123)
+    assert alone.startswith("For FaceAge, **occlusion** orders pixels most faithfully") and "FaceSurvival" not in alone
+    regions = pd.DataFrame({"run": [age.label] * 3, "region": ["eyes", "mouth", "chin"],
+                            "share / area": [2.0, 1.5, 0.5]})  # fmt: skip
+    reading = sal.reading(regions, None, None, "occlusion", age, None)
+    assert "FaceAge looks most at the eyes and mouth. Whether FaceSurvival looks elsewhere needs clinical" in reading
+    assert sal.headline_results(None, None, "occlusion") == []
+    assert "none of clinical cohort A, which is not provided" in sal.describe(load("smoke"), age, None)
 
 
 def test_regions_with_planted_puts_the_runs_side_by_side_beside_the_cue_counts() -> None:
@@ -345,3 +356,46 @@ def test_template_regions_put_the_eyes_nose_and_mouth_where_alignment_puts_them(
         assert at(size // 2, int(ly - 0.6 * (rx - lx))) == "forehead"
     shares, areas = regional(np.ones((2, 64, 64)), np.stack([template_regions(64)] * 2))
     np.testing.assert_allclose(shares, areas)  # a flat map puts each region's area share on it
+
+
+def rendered_faces(n: int = 16, size: int = 112) -> tuple[np.ndarray, np.ndarray]:
+    """FAHR-Synth faces of the age datasets' population, photographed straight on, and the renderer's own region
+    maps: the crops ``[N, size, size, 3]`` and the labels ``[N, size, size]``."""
+    from fahr.data.synth import cohorts, world
+    from fahr.data.synth.render import render
+
+    rng = np.random.default_rng(3)
+    people = cohorts.sample_people(rng, world.PRETRAIN[0], n)
+    style = replace(world.PRETRAIN[1], yaw_sd=0, pitch_sd=0, roll_sd=0, grayscale_rate=0.0, makeup_rate=0.0)
+    rows = pd.concat([people, cohorts.sample_captures(rng, style, people)], axis=1).to_dict("records")
+    out = [render(*cohorts.face_of(cohorts.plain_row(r)), size=size, with_regions=True) for r in rows]
+    return np.stack([o.image for o in out]), np.stack([o.regions for o in out])
+
+
+def test_landmark_regions_follow_each_face_better_than_the_template() -> None:
+    """dlib's 68 points on aligned crops (``crop_landmarks``) lay the regions out on each face: on rendered faces
+    they agree with the renderer's own region maps more often than the fixed template layout does, and put the
+    lips and the eyes where the renderer painted them."""
+    from fahr.data.align import crop_landmarks
+    from fahr.explain.regions import landmark_regions, template_regions
+
+    crops, rendered = rendered_faces()
+    points = crop_landmarks(crops)
+    assert points.shape == (len(crops), 68, 2) and np.isfinite(points).all()
+    labels = landmark_regions(points, crops.shape[1])
+    assert labels.shape == rendered.shape and labels.min() >= 0 and labels.max() < len(REGIONS)
+    template = np.broadcast_to(template_regions(crops.shape[1]), rendered.shape)
+    assert (labels == rendered).mean() > (template == rendered).mean() + 0.03
+
+    def iou(a: np.ndarray, name: str) -> float:
+        mine, truth_ = a == REGIONS.index(name), rendered == REGIONS.index(name)
+        return (mine & truth_).sum() / (mine | truth_).sum()
+
+    for name in ("mouth", "periorbital", "nose", "forehead"):
+        assert iou(labels, name) >= 0.5, name
+    assert iou(labels, "mouth") > iou(template, "mouth") + 0.3  # the template misses the lips of most faces
+    # half-size crops: the same points, halved, and the same layout
+    half = np.stack([np.asarray(Image.fromarray(c).resize((56, 56), Image.BICUBIC)) for c in crops[:4]])
+    np.testing.assert_allclose(crop_landmarks(half), points[:4] / 2, atol=3.0)
+    with pytest.raises(ValueError, match="68-point landmarks"):
+        landmark_regions(points[:, :5], 112)

@@ -18,11 +18,12 @@ import torch
 
 from fahr import predict
 from fahr.analysis.headline import Result
+from fahr.data import align
 from fahr.data.synth import cohorts, truth
 from fahr.data.synth.render import render
 from fahr.explain.attribution import CONTROL, METHODS, attribute, forward
 from fahr.explain.faithfulness import Faithfulness, deletion_insertion
-from fahr.explain.regions import density, distinctness, profile, rank_correlation, regional, template_regions
+from fahr.explain.regions import density, distinctness, landmark_regions, profile, rank_correlation, regional
 from fahr.stats import ALPHA
 from fahr.train import common
 
@@ -99,9 +100,10 @@ def photos(cfg, cohort: str, split: str = "test", n: int | None = None) -> tuple
 
 def region_maps(rows: pd.DataFrame, size: int) -> np.ndarray:
     """Named-region label maps ``[N, H, W]``: FAHR-Synth photos' own, rendered again from their truth rows; real
-    photos', laid out around the five-point alignment template (``template_regions``)."""
+    photos', laid out on each face's own 68 landmarks (``landmark_regions``; ``template_regions`` is the layout
+    of an average face, for comparison)."""
     if "texture_seed" not in rows.columns:  # no truth rows: real aligned photos
-        return np.broadcast_to(template_regions(size), (len(rows), size, size)).copy()
+        return landmark_regions(align.file_landmarks(rows["path"].tolist(), size), size)
     return np.stack(
         [render(*cohorts.face_of(cohorts.plain_row(row)), size=size, with_regions=True).regions
          for row in rows.to_dict("records")]
@@ -131,13 +133,18 @@ def explain(cfg, model_name: str, cohort: str, split: str = "test", faithful: bo
     )  # fmt: skip
 
 
-def describe(cfg, age: Explained, survival: Explained) -> str:
+def describe(cfg, age: Explained, survival: Explained | None) -> str:
     """A Markdown sentence on what was explained: photos of the age datasets (``age``) and of the clinical cohort
-    (``survival``), image size (pixels), seed, occlusion square and stride (pixels) and integrated-gradients steps."""
+    (``survival``; None without clinical cohort A), image size (pixels), seed, occlusion square and stride (pixels)
+    and integrated-gradients steps."""
     s = cfg.saliency
+    clinical = (
+        f"**{len(survival.image_ids)}** of clinical cohort A (FaceSurvival, and FaceAge again on the same photos)"
+        if survival is not None
+        else "none of clinical cohort A, which is not provided (so no FaceSurvival)"
+    )
     return (
-        f"**{len(age.image_ids)} test photos** of the age datasets (FaceAge) and **{len(survival.image_ids)}** of "
-        f"clinical cohort A (FaceSurvival, and FaceAge again on the same photos), {cfg.synth.image_size}×"
+        f"**{len(age.image_ids)} test photos** of the age datasets (FaceAge) and {clinical}, {cfg.synth.image_size}×"
         f"{cfg.synth.image_size} pixels, drawn with seed {cfg.seed}. Occlusion square {s.occlusion_window} px, "
         f"stride {s.occlusion_stride} px; integrated gradients with {s.ig_steps} steps."
     )
@@ -152,23 +159,27 @@ def ig_completeness_error(explained: list[Explained]) -> float:
 
 
 def faithfulness_reading(
-    faith: pd.DataFrame, trusted: str, age: Explained, survival: Explained, ig_error: float
+    faith: pd.DataFrame, trusted: str, age: Explained, survival: Explained | None, ig_error: float
 ) -> str:
     """A Markdown paragraph from ``faithfulness_table``: the ``trusted`` method's deletion and insertion AUC for
-    FaceAge (``age``) and FaceSurvival (``survival``) beside a random order's, and the integrated-gradients
-    completeness error ``ig_error`` (a share, from ``ig_completeness_error``) in per cent."""
+    FaceAge (``age``) and FaceSurvival (``survival``; None without clinical cohort A) beside a random order's, and
+    the integrated-gradients completeness error ``ig_error`` (a share, from ``ig_completeness_error``) in per cent."""
 
     def auc(run: Explained, method: str, curve: str) -> float:
         return faith.loc[(run.label, method), f"{curve} AUC"]
 
+    def pair(run: Explained) -> str:
+        return (
+            f"deletion {auc(run, trusted, 'deletion'):.2f} and insertion {auc(run, trusted, 'insertion'):.2f} against "
+            f"{auc(run, CONTROL, 'deletion'):.2f} and {auc(run, CONTROL, 'insertion'):.2f} for a random order"
+        )
+
+    both = survival is not None
     return (
-        f"Averaged over both models, **{trusted}** orders pixels most faithfully (highest insertion minus deletion "
-        f"AUC): for FaceAge deletion {auc(age, trusted, 'deletion'):.2f} and insertion "
-        f"{auc(age, trusted, 'insertion'):.2f} against {auc(age, CONTROL, 'deletion'):.2f} and "
-        f"{auc(age, CONTROL, 'insertion'):.2f} for a random order; for FaceSurvival "
-        f"{auc(survival, trusted, 'deletion'):.2f} and {auc(survival, trusted, 'insertion'):.2f} against "
-        f"{auc(survival, CONTROL, 'deletion'):.2f} and {auc(survival, CONTROL, 'insertion'):.2f}. "
-        f"Integrated gradients are complete to within {100 * ig_error:.2g} % of the mean output gap. The regional "
+        f"{'Averaged over both models' if both else 'For FaceAge'}, **{trusted}** orders pixels most faithfully "
+        f"(highest insertion minus deletion AUC): for FaceAge {pair(age)}"
+        + (f"; for FaceSurvival {pair(survival)}. " if both else ". ")
+        + f"Integrated gradients are complete to within {100 * ig_error:.2g} % of the mean output gap. The regional "
         f"analysis below uses **{trusted}**; the tables also give the others."
     )
 
@@ -245,22 +256,28 @@ def top_regions(regions: pd.DataFrame, run: Explained, n: int = 2) -> list[str]:
 def reading(
     regions: pd.DataFrame,
     alignment: pd.DataFrame | None,
-    distinct: pd.DataFrame,
+    distinct: pd.DataFrame | None,
     trusted: str,
     age: Explained,
-    survival: Explained,
+    survival: Explained | None,
 ) -> str:
     """The chapter's closing paragraph (Markdown): where each model looks most (``regional_table``), on FAHR-Synth
     the share of its saliency in the regions of its planted cues against their area (``alignment_table``, in per
     cent; None on real data), and whether the two models' profiles differ (``distinctness_table``'s permutation p
-    below ``ALPHA``)."""
-    d = distinct.loc[trusted]
-    age_top, survival_top = top_regions(regions, age), top_regions(regions, survival)
+    below ``ALPHA``). Without clinical cohort A (``survival`` and ``distinct`` None) FaceAge's regions alone."""
+    age_top = top_regions(regions, age)
     text = (
         f"The {trusted} maps were the most faithful of the three, so they carry the reading. Relative to their "
-        f"size, FaceAge looks most at the {age_top[0]} and {age_top[1]}, FaceSurvival at the "
-        f"{survival_top[0]} and {survival_top[1]}. "
+        f"size, FaceAge looks most at the {age_top[0]} and {age_top[1]}"
     )
+    if survival is None or distinct is None:
+        return text + (
+            ". Whether FaceSurvival looks elsewhere needs clinical cohort A, which is not provided. Saliency is a "
+            "description of a model, not of biology; the regions are laid out on each face's own 68 landmarks."
+        )
+    d = distinct.loc[trusted]
+    survival_top = top_regions(regions, survival)
+    text += f", FaceSurvival at the {survival_top[0]} and {survival_top[1]}. "
     if alignment is not None:
         age_fit, surv_fit = alignment.loc[(age.label, "age")], alignment.loc[(survival.label, "frailty")]
         text += (
@@ -284,8 +301,9 @@ def reading(
         )
     else:
         text += (
-            " Saliency is a description of a model, not of biology; on real photos the regions are laid out around "
-            "the alignment template's five points, so they are approximate where a face departs from it."
+            " Saliency is a description of a model, not of biology; on real photos the regions are laid out on each "
+            "face's own 68 landmarks (`landmark_regions`), which place the eyes, nose and lips but only estimate the "
+            "forehead, temples and hairline."
         )
     return text
 
@@ -297,15 +315,17 @@ def timings(explained: list[Explained]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def headline_results(distinct: pd.DataFrame, alignment: pd.DataFrame | None, trusted: str) -> list:
-    """The Saliency chapter's numbers for the reproduction report (``Result`` each); the planted-cue shares only
-    with an ``alignment_table`` (FAHR-Synth)."""
-    d = distinct.loc[trusted]
-    out = [
-        Result("saliency.distinct.spearman", f"FaceAge vs FaceSurvival regional profiles, Spearman ({trusted})",
-               float(d["spearman"]), "", lower=float(d["spearman CI low"]), upper=float(d["spearman CI high"]),
-               p=float(d["permutation p"])),
-    ]  # fmt: skip
+def headline_results(distinct: pd.DataFrame | None, alignment: pd.DataFrame | None, trusted: str) -> list:
+    """The Saliency chapter's numbers for the reproduction report (``Result`` each); the two models' distinctness
+    only with a ``distinctness_table`` (None without clinical cohort A); the planted-cue shares only with an
+    ``alignment_table`` (FAHR-Synth)."""
+    out = []
+    if distinct is not None:
+        d = distinct.loc[trusted]
+        out.append(Result("saliency.distinct.spearman",
+                          f"FaceAge vs FaceSurvival regional profiles, Spearman ({trusted})", float(d["spearman"]), "",
+                          lower=float(d["spearman CI low"]), upper=float(d["spearman CI high"]),
+                          p=float(d["permutation p"])))  # fmt: skip
     for (run, signal), row in (alignment if alignment is not None else pd.DataFrame()).iterrows():
         model = run.split(" on ")[0]
         if (model, signal) not in (("faceage", "age"), ("facesurvival", "frailty")):

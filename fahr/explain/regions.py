@@ -108,3 +108,47 @@ def template_regions(size: int) -> np.ndarray:
     half = (mrx - mlx) / 2 + 0.1 * d
     labels[((x - (mlx + mrx) / 2) / half) ** 2 + ((y - mouth_y) / (0.2 * d)) ** 2 <= 1] = index["mouth"]
     return labels
+
+
+def landmark_regions(points: np.ndarray, size: int) -> np.ndarray:
+    """Named-region label maps ``[N, size, size]`` (indices into ``REGIONS``) laid out on each face's own 68
+    landmarks ``[N, 68, 2]`` (dlib's iBUG 300-W order, x, y pixels of the ``size`` image; ``fahr.data.align
+    .crop_landmarks``): the face is the jaw line closed above the brows by a forehead as tall as the eyes are
+    apart; eyes, nose and lips are the landmark polygons (eyes widened to the periorbital ellipse of
+    ``template_regions``); temples, cheeks and chin are bands of the face set by the eye, nose and mouth points,
+    in units of the distance between the eyes, as in ``template_regions``. What real photos get."""
+    from skimage.draw import polygon2mask
+
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 3 or pts.shape[1:] != (68, 2):
+        raise ValueError(f"landmark regions need 68-point landmarks [N, 68, 2] (x, y pixels), got {pts.shape}")
+    index = {name: i for i, name in enumerate(REGIONS)}
+    y, x = np.mgrid[0:size, 0:size] + 0.5
+
+    def fill(poly: np.ndarray) -> np.ndarray:
+        return polygon2mask((size, size), poly[:, ::-1])  # (row, col)
+
+    out = np.full((len(pts), size, size), index["background"], dtype=np.int64)
+    for labels, p in zip(out, pts, strict=True):
+        eyes = np.stack([p[36:42].mean(0), p[42:48].mean(0)])
+        d = float(np.linalg.norm(eyes[1] - eyes[0]))
+        eye_y, mouth_y = eyes[:, 1].mean(), p[48:60, 1].mean()
+        brows = p[17:27]
+        lifted = brows - np.array([0.0, d])
+        face = fill(np.concatenate([p[0:17], lifted[::-1]]))
+        labels[(~face) & (y < eye_y - 0.2 * d)] = index["hair"]
+        labels[face] = index["skin"]
+        labels[face & fill(np.concatenate([brows, lifted[::-1]]))] = index["forehead"]
+        lateral = (x < p[36, 0] - 0.1 * d) | (x > p[45, 0] + 0.1 * d)
+        labels[face & lateral & (y > brows[:, 1].min()) & (y < eye_y + 0.3 * d)] = index["temples"]
+        nose_x = p[27:36, 0].mean()
+        band = (y > eye_y + 0.25 * d) & (y < mouth_y + 0.1 * d) & (np.abs(x - nose_x) > 0.3 * d)
+        labels[face & band] = index["cheeks"]
+        labels[face & (y > p[48:60, 1].max() + 0.1 * d)] = index["chin"]
+        for (ex, ey), corners in zip(eyes, (p[[36, 39]], p[[42, 45]]), strict=True):
+            half = max(0.38 * d, np.abs(corners[1, 0] - corners[0, 0]) / 2 + 0.1 * d)
+            labels[((x - ex) / half) ** 2 + ((y - ey) / (0.25 * d)) ** 2 <= 1] = index["periorbital"]
+        bridge = np.array([[p[27, 0] - 0.12 * d, p[27, 1]], [p[27, 0] + 0.12 * d, p[27, 1]]])
+        labels[fill(np.concatenate([bridge[1:], p[[35, 34, 33, 32, 31]], bridge[:1]]))] = index["nose"]
+        labels[fill(p[48:60])] = index["mouth"]
+    return out
