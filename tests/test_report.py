@@ -206,3 +206,31 @@ def test_faceage_accuracy_is_judged_without_a_scratch_twin_when_the_published_mo
     assert row["verdict"].startswith("reproduced") and "from scratch" not in row["this build"]
     worse = build_table(faceage_dot_mae=10.0).drop(index="faceage.mae.scratch")  # the hand-made baseline wins
     assert claims.verdicts(worse).set_index("claim").loc["FaceAge accuracy", "verdict"].startswith("not reproduced")
+
+
+def test_pose_and_lighting_is_judged_inside_each_models_training_range_where_it_is_known() -> None:
+    """On FAHR-Synth the Robustness chapter records the numbers over the levels inside each model's training
+    range beside those over every level: the verdict reads the former, the evidence shows both; without them
+    (real data) it reads every level."""
+    broken_beyond = build_table(robustness_dot_risk_dot_min_spearman=0.4)
+    assert (
+        not claims.verdicts(broken_beyond)
+        .set_index("claim")
+        .loc["Pose and lighting", "verdict"]
+        .startswith("reproduced")
+    )
+    inside = pd.DataFrame({"value": [0.97, 0.9, 0.85, 0.3]}, index=[
+        "robustness.age.inside_training.min_icc", "robustness.age.inside_training.max_shift",
+        "robustness.risk.inside_training.min_spearman", "robustness.risk.inside_training.max_shift"])  # fmt: skip
+    row = claims.verdicts(pd.concat([broken_beyond, inside])).set_index("claim").loc["Pose and lighting"]
+    assert row["verdict"].startswith("reproduced")
+    assert "lowest rank stability 0.85" in row["this build"]
+    assert "judged inside each model's training range (over every level: FaceAge ICC 0.980, FaceSurvival " \
+           "Spearman 0.40)" in row["this build"]  # fmt: skip
+    broken_inside = pd.concat([broken_beyond, inside.assign(value=[0.97, 0.9, 0.5, 0.3])])
+    assert (
+        not claims.verdicts(broken_inside)
+        .set_index("claim")
+        .loc["Pose and lighting", "verdict"]
+        .startswith("reproduced")
+    )

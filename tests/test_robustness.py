@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from fahr.analysis import robustness as rb
+from fahr.core.config import load as load_config
 from fahr.data import perturb
 from fahr.data.synth import truth
 from fahr.report.figures import robustness as figures
@@ -401,3 +402,83 @@ def test_surgery_figure_draws_only_the_operations_asked_for() -> None:
     labels = [t.get_text() for t in figures.surgery(frame).axes[0].get_legend().get_texts()]
     assert "facelift 1" in labels and "blepharoplasty 1" in labels and "makeup 1" not in labels
     assert "makeup 1" in [t.get_text() for t in figures.surgery(frame, ("makeup",)).axes[0].get_legend().get_texts()]
+
+
+def test_without_cohort_a_the_chapter_reads_faceage_alone() -> None:
+    """On real data without clinical cohort A there is no FaceSurvival: the description, trends, reading and
+    recorded numbers are FaceAge's, and say why FaceSurvival is missing."""
+    table = two_people().drop(columns="risk")
+    assert rb.describe_pairs(table).endswith(
+        "FaceAge shifts are in years; there is no FaceSurvival without clinical cohort A, which trains it."
+    )
+    pairs = rb.paired(slope_frame(), "value")
+    slopes = rb.trends(pairs, None, None)
+    assert not any("(SD)" in c for c in slopes.columns) and "slope per unit (years)" in slopes
+    assert rb.slope_reading(slopes) == (
+        "Per 10° of yaw FaceAge moves +1.00 years (95 % CI +1.00 to +1.00); per 10° of light direction it moves "
+        "-0.20 years."
+    )
+    age, _ = summaries()
+    assert rb.summary_reading(age.iloc[:3], None).endswith("There is no FaceSurvival to test: clinical cohort A, "
+                                                          "which trains it, is not provided.")  # fmt: skip
+    age["shift CI low"], age["shift CI high"] = age["mean shift"] - 1, age["mean shift"] + 1
+    keys = {r.key for r in rb.headline_results(age, None, None, planted=False)}
+    assert "robustness.age.max_shift" in keys and not any(k.startswith("robustness.risk") for k in keys)
+
+
+def test_training_range_marks_the_levels_beyond_each_models_training_photos(monkeypatch) -> None:
+    """FaceAge trained on photos of yaw up to ±20°, FaceSurvival on straight-on ones: ±15° is inside FaceAge's
+    range and beyond FaceSurvival's, ±30° beyond both; the report judges each model on its own range
+    (``inside_training``) beside the numbers over every level — so a FaceSurvival that breaks only where it never
+    looked passes, and one that breaks inside its range does not."""
+    yaw = {"age": np.linspace(-20, 20, 81), "clinical-a": np.zeros(81)}
+
+    def load(profile: str, cohort: str):
+        rows = pd.DataFrame({"yaw": yaw[cohort], "pitch": 0.0, "roll": 0.0, "light_azimuth": 0.0,
+                             "colour_temperature": 0.0})  # fmt: skip
+        return None, rows.assign(split=["train"] * 80 + ["test"]), {}
+
+    monkeypatch.setattr(rb.cohorts, "load", load)
+    monkeypatch.setattr(rb.common, "cohort", lambda cfg, name: None)  # no cohort to build
+    ranges = rb.training_range(load_config("smoke")).set_index(["model", "condition", "strength"])
+    assert ranges.loc[("faceage", "yaw", 15.0), "inside"] and not ranges.loc[("faceage", "yaw", 30.0), "inside"]
+    far_out = ranges.loc[("faceage", "yaw", 15.0), "training photos as far out"]
+    assert far_out == pytest.approx(21 / 80)  # −20…−15 and 15…19.5
+    assert not ranges.loc[("facesurvival", "yaw", 15.0), "inside"]
+    assert ranges.loc[("facesurvival", "light_temperature", 1.0), "training photos as far out"] == 0
+    ranges = ranges.reset_index()
+    reading = rb.range_reading(ranges)
+    assert reading.startswith("FaceAge (fine-tuned on age): 12 of 14 levels beyond its training photos (yaw −30°")
+    assert "FaceSurvival (fine-tuned on clinical-a): 14 of 14 levels" in reading
+
+    def summary(spearman_15: float, spearman_30: float) -> pd.DataFrame:
+        return pd.DataFrame({"condition": ["yaw"] * 2 + ["light_direction"], "strength": [15.0, 30.0, 30.0],
+                             "mean shift": [0.1, 0.9, 0.2], "ICC(2,1)": [0.95, 0.5, 0.9],
+                             "Spearman": [spearman_15, spearman_30, 0.3]})  # fmt: skip
+
+    age = summary(0.9, 0.4).assign(**{"shift CI low": 0.0, "shift CI high": 1.0})
+    ranges.loc[(ranges["model"] == "facesurvival") & (ranges["strength"] == 15.0) & (ranges["condition"] == "yaw"),
+               "inside"] = True  # fmt: skip
+    recorded = {r.key: r.value for r in rb.headline_results(age, summary(0.9, 0.2), None, ranges=ranges)}
+    assert recorded["robustness.risk.inside_training.min_spearman"] == 0.9
+    assert recorded["robustness.age.inside_training.min_icc"] == 0.95
+    assert recorded["robustness.risk.min_spearman"] == 0.2 and recorded["robustness.age.max_shift"] == 0.9  # all
+    broken = {r.key: r.value for r in rb.headline_results(age, summary(0.5, 0.2), None, ranges=ranges)}
+    assert broken["robustness.risk.inside_training.min_spearman"] == 0.5  # breaks where it was trained
+    everything = {r.key: r.value for r in rb.headline_results(age, summary(0.9, 0.2), None)}  # real data
+    assert everything["robustness.risk.min_spearman"] == 0.2 and not any("inside" in k for k in everything)
+    with pytest.raises(ValueError, match="no training range for facesurvival"):
+        rb.inside(summary(0.9, 0.2), ranges[ranges["condition"] != "light_direction"], "facesurvival")
+
+
+def test_a_photographed_person_without_a_usable_reference_photo_is_left_out_and_counted(monkeypatch) -> None:
+    """A paired set in which preparation dropped one person's reference photo (no face found): that person's other
+    photos compare with nothing, so they leave the table, and the description counts them."""
+    table = two_people().assign(age_pred=[40.0, 41.0, 50.0, 52.0], age=[40.0] * 2 + [50.0] * 2)
+    table = pd.concat([table, pd.DataFrame({"pair_id": ["c"], "condition": ["yaw"], "strength": [15.0],
+                                            "risk": [1.0], "age_pred": [30.0], "age": [31.0]})])  # fmt: skip
+    monkeypatch.setattr(rb.prepare, "available", lambda cfg: {"pairs"})
+    monkeypatch.setattr(rb, "paired_set_table", lambda cfg, clinical: table.reset_index(drop=True))
+    pairs, summary = rb.photographed(None, clinical=True)
+    assert set(pairs["pair_id"]) == {"a", "b"} and summary["photos"].tolist() == [2]
+    assert "(1 more left out: their reference photo was not usable" in rb.describe_pairs(pairs)

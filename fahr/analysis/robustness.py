@@ -19,7 +19,8 @@ import torch
 from fahr import predict
 from fahr.analysis import cohort
 from fahr.analysis.headline import Result
-from fahr.data.perturb import WARPS
+from fahr.data import align
+from fahr.data.perturb import WARPS, perturb_images
 from fahr.data.real import prepare
 from fahr.data.synth import cohorts, truth, world
 from fahr.stats.agreement import bland_altman, icc, mean_ci, spearman_stability
@@ -29,6 +30,7 @@ CONDITIONS = tuple(world.PERTURBATIONS)
 SURGERY = ("facelift", "blepharoplasty")
 NUISANCE_EXCLUDED = ("makeup", *SURGERY)  # conditions that change the face itself, not only the photo
 PAIR_COLUMNS = ("pair_id", "condition", "strength")
+NO_REFERENCE = "people without a reference photo"  # attrs key of a photographed pairs table
 UNITS = {"yaw": "°", "pitch": "°", "roll": "°", "light_direction": "°"}  # the other strengths have no unit
 
 
@@ -93,14 +95,23 @@ def scaled(pairs: pd.DataFrame, scale: float) -> pd.DataFrame:
 
 
 def describe_pairs(table: pd.DataFrame) -> str:
-    """A Markdown sentence on the pairs table: people, photos, perturbed photos per person and the SD of
-    FaceSurvival's log-risk over the reference photos (log hazard), the unit of its shifts."""
+    """A Markdown sentence on the pairs table: people, photos, perturbed photos per person, the people left out for
+    want of a usable reference photo (``photographed``), and the SD of FaceSurvival's log-risk over the reference
+    photos (log hazard), the unit of its shifts (FaceAge's alone when the table has no FaceSurvival ``risk``)."""
     reference = table[table["condition"] == "reference"]
-    return (
+    lost = table.attrs.get(NO_REFERENCE, 0)
+    text = (
         f"**{reference['pair_id'].nunique()} people**, {len(table)} photos: each person's reference photo and "
-        f"{len(table) // len(reference) - 1} perturbed ones. FaceAge shifts are in years; FaceSurvival shifts are "
-        f"in units of the SD of its log-risk over the reference photos ({reference_sd(table, 'risk'):.3f} log "
-        "hazard), so that the two models can be compared."
+        f"{len(table) // len(reference) - 1} perturbed ones"
+    )
+    if lost:
+        text += f" ({lost} more left out: their reference photo was not usable, e.g. no face was found)"
+    text += ". FaceAge shifts are in years"
+    if "risk" not in table:
+        return text + "; there is no FaceSurvival without clinical cohort A, which trains it."
+    return (
+        f"{text}; FaceSurvival shifts are in units of the SD of its log-risk over the reference photos "
+        f"({reference_sd(table, 'risk'):.3f} log hazard), so that the two models can be compared."
     )
 
 
@@ -164,9 +175,12 @@ def trend(pairs: pd.DataFrame, scale: float = 1.0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def trends(age_pairs: pd.DataFrame, risk_pairs: pd.DataFrame, risk_scale: float) -> pd.DataFrame:
+def trends(age_pairs: pd.DataFrame, risk_pairs: pd.DataFrame | None, risk_scale: float | None) -> pd.DataFrame:
     """``trend`` of both models side by side, one row per condition: FaceAge's columns suffixed `` (years)``,
-    FaceSurvival's (its log-risk divided by ``risk_scale``, e.g. ``reference_sd``) suffixed `` (SD)``."""
+    FaceSurvival's (its log-risk divided by ``risk_scale``, e.g. ``reference_sd``) suffixed `` (SD)``; FaceAge's
+    alone when there is no FaceSurvival (``risk_pairs`` None: no clinical cohort to train it)."""
+    if risk_pairs is None:
+        return trend(age_pairs).rename(columns=lambda c: c if c == "condition" else f"{c} (years)")
     return trend(age_pairs).merge(trend(risk_pairs, scale=risk_scale), on="condition", suffixes=(" (years)", " (SD)"))
 
 
@@ -174,6 +188,12 @@ def slope_reading(slopes: pd.DataFrame, per: float = 10.0) -> str:
     """A Markdown sentence from ``trends``: how far each model moves per ``per`` degrees of yaw and of light
     direction (FaceAge in years with its 95 % CI, FaceSurvival in SD)."""
     yaw, light = (slopes.set_index("condition").loc[c] * per for c in ("yaw", "light_direction"))
+    if "slope per unit (SD)" not in slopes:
+        return (
+            f"Per {per:g}° of yaw FaceAge moves {yaw['slope per unit (years)']:+.2f} years (95 % CI "
+            f"{yaw['slope CI low (years)']:+.2f} to {yaw['slope CI high (years)']:+.2f}); per {per:g}° of light "
+            f"direction it moves {light['slope per unit (years)']:+.2f} years."
+        )
     return (
         f"Per {per:g}° of yaw FaceAge moves {yaw['slope per unit (years)']:+.2f} years "
         f"(95 % CI {yaw['slope CI low (years)']:+.2f} to {yaw['slope CI high (years)']:+.2f}) and "
@@ -244,21 +264,89 @@ def extreme(summary: pd.DataFrame, column: str, largest: bool = True) -> pd.Seri
     return summary.loc[summary[column].abs().idxmax() if largest else summary[column].idxmin()]
 
 
+# FAHR-Synth: the cohort each model is fine-tuned on, the truth column each pose and lighting condition sets, and
+# the share of a model's training photos that must lie at least as far from straight-on as a level for the level to
+# count as inside the range the model was trained on (|value| within the 97.5th percentile of the training photos').
+TRAINED_ON = {"faceage": "age", "facesurvival": "clinical-a"}
+POSE_COLUMNS = {"yaw": "yaw", "pitch": "pitch", "roll": "roll", "light_direction": "light_azimuth",
+                "light_temperature": "colour_temperature"}  # fmt: skip
+INSIDE_SHARE = 0.025
+MODEL_NAMES = {"faceage": "FaceAge", "facesurvival": "FaceSurvival"}
+RESULT_KEYS = {"faceage": "robustness.age", "facesurvival": "robustness.risk"}
+
+
+def training_range(cfg) -> pd.DataFrame:
+    """For each pose and lighting level of ``world.PERTURBATIONS`` and each model (FAHR-Synth only: it reads the
+    capture truth of the training photos): the share of the model's fine-tuning photos (``TRAINED_ON``, train
+    split) at least as far from straight-on (``|value| ≥ |strength|``), and whether the level is ``inside`` the
+    range the model was trained on (that share at least ``INSIDE_SHARE``)."""
+    rows = []
+    for model, trained_on in TRAINED_ON.items():
+        common.cohort(cfg, trained_on)  # built and current
+        _, photos, _ = cohorts.load(cfg.profile, trained_on)
+        train = photos[photos["split"] == "train"]
+        for condition, column in POSE_COLUMNS.items():
+            far = train[column].abs().to_numpy()
+            for strength in world.PERTURBATIONS[condition]:
+                share = float((far >= abs(strength)).mean())
+                rows.append({"model": model, "condition": condition, "strength": strength,
+                             "training photos as far out": share, "inside": share >= INSIDE_SHARE})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def inside(summary: pd.DataFrame, ranges: pd.DataFrame | None, model: str) -> pd.DataFrame:
+    """The rows of a ``summary`` at levels inside ``model``'s training range (``training_range``); every row when
+    ``ranges`` is None (real data: the training photos' pose is not known)."""
+    if ranges is None:
+        return summary
+    marks = ranges.loc[ranges["model"] == model, ["condition", "strength", "inside"]]
+    marked = summary.merge(marks, on=["condition", "strength"], how="left")
+    unmarked = marked[marked["inside"].isna()]
+    if len(unmarked):
+        raise ValueError(f"levels with no training range for {model}: "
+                         f"{sorted(zip(unmarked['condition'], unmarked['strength'], strict=True))}")  # fmt: skip
+    return marked[marked["inside"].astype(bool)].drop(columns="inside")
+
+
+def range_reading(ranges: pd.DataFrame) -> str:
+    """A Markdown paragraph on ``training_range``: which pose and lighting levels lie beyond each model's training
+    photos, and what the chapter does with them."""
+    parts = []
+    for model, label in MODEL_NAMES.items():
+        r = ranges[ranges["model"] == model]
+        out = r[~r["inside"]]
+        listed = ", ".join(level_label(c, s) for c, s in zip(out["condition"], out["strength"], strict=True))
+        parts.append(f"{label} (fine-tuned on {TRAINED_ON[model]}): {len(out)} of {len(r)} levels beyond its "
+                     f"training photos" + (f" ({listed})" if listed else ""))  # fmt: skip
+    return (
+        "; ".join(parts) + f". A level is beyond a model's training photos when fewer than {100 * INSIDE_SHARE:g} % of "
+        "them are as far from straight-on. The report judges robustness on the levels inside each model's range, "
+        "the only ones a model can be expected to hold up under (`inside_training`), and shows the numbers over "
+        "every level beside: a clinic that photographs patients straight on gives its model no side views to "
+        "learn from."
+    )
+
+
 def nuisance(summary: pd.DataFrame) -> pd.DataFrame:
     """The rows of a ``summary`` under pose and lighting: the conditions that change the photo, not the face
     (every condition but those of ``NUISANCE_EXCLUDED``)."""
     return summary[~summary["condition"].isin(NUISANCE_EXCLUDED)]
 
 
-def summary_reading(age_summary: pd.DataFrame, risk_summary: pd.DataFrame) -> str:
+def summary_reading(age_summary: pd.DataFrame, risk_summary: pd.DataFrame | None) -> str:
     """A Markdown sentence from the two ``summary`` tables: where FaceAge moves most (years) and agrees least
-    (ICC(2,1)), where FaceSurvival moves most (SD) and keeps the ranking of people least (Spearman)."""
-    age_worst, risk_worst = extreme(age_summary, "mean shift"), extreme(risk_summary, "mean shift")
-    age_icc = extreme(age_summary, "ICC(2,1)", largest=False)
-    risk_rho = extreme(risk_summary, "Spearman", largest=False)
-    return (
+    (ICC(2,1)), where FaceSurvival moves most (SD) and keeps the ranking of people least (Spearman); FaceAge's
+    alone when there is no FaceSurvival (``risk_summary`` None)."""
+    age_worst, age_icc = extreme(age_summary, "mean shift"), extreme(age_summary, "ICC(2,1)", largest=False)
+    age = (
         f"FaceAge moves most under **{_label(age_worst)}** ({age_worst['mean shift']:+.1f} years on average); its "
-        f"lowest absolute agreement is ICC(2,1) = {age_icc['ICC(2,1)']:.2f} ({_label(age_icc)}). FaceSurvival moves "
+        f"lowest absolute agreement is ICC(2,1) = {age_icc['ICC(2,1)']:.2f} ({_label(age_icc)})."
+    )
+    if risk_summary is None:
+        return age + " There is no FaceSurvival to test: clinical cohort A, which trains it, is not provided."
+    risk_worst, risk_rho = extreme(risk_summary, "mean shift"), extreme(risk_summary, "Spearman", largest=False)
+    return (
+        f"{age} FaceSurvival moves "
         f"most under **{_label(risk_worst)}** ({risk_worst['mean shift']:+.2f} SD); the ranking of people by risk "
         f"is least stable under {_label(risk_rho)} (Spearman {risk_rho['Spearman']:.2f})."
     )
@@ -298,21 +386,28 @@ def surgery_reading(model_change: float, planted_change: float) -> str:
     return "FaceAge hardly follows them: it does not see the removed cues, or weighs other cues more"
 
 
-def operations_table(cfg, photos: pd.DataFrame, models: Sequence[str], batch_size: int = 128) -> pd.DataFrame:
+def operations_table(
+    cfg, photos: pd.DataFrame, models: Sequence[str], batch_size: int = 128, makeup: bool = False
+) -> pd.DataFrame:
     """``photos`` (a manifest with ``pair_id`` and any columns to keep) changed by the image operations of
     ``WARPS`` (pose, lighting, colour temperature: the 2-D stand-ins a real photo set uses) at the strengths
-    FAHR-Synth renders, with the outputs of ``models`` (keys of ``fahr.predict.MODELS``): the layout of
-    ``pairs_table``, so that ``paired`` and ``summary`` apply. Makeup is left out: it needs 68 landmarks."""
+    FAHR-Synth renders, and (``makeup``) by lipstick and eye shadow painted inside each face's own 68 landmarks
+    (``fahr.data.align.crop_landmarks``), with the outputs of ``models`` (keys of ``fahr.predict.MODELS``): the
+    layout of ``pairs_table``, so that ``paired`` and ``summary`` apply."""
     dataset = common.dataset(photos.reset_index(drop=True), cfg, "eval")
     x = torch.stack([dataset[i]["image"] for i in range(len(dataset))])
     specs = {predict.MODELS[m].output: predict.MODELS[m] for m in models}
     loaded = {name: spec.load(spec.train(cfg)).eval() for name, spec in specs.items()}
     people = photos.drop(columns=["path"]).reset_index(drop=True)
     levels = [("reference", 0.0)] + [(c, s) for c in WARPS for s in world.PERTURBATIONS.get(c, ())]
+    points = None
+    if makeup:
+        levels += [("makeup", s) for s in world.PERTURBATIONS["makeup"]]
+        points = align.file_landmarks(photos["path"].tolist(), x.shape[-1])
     frames = []
     with torch.no_grad():
         for condition, strength in levels:
-            images = x if condition == "reference" else WARPS[condition](x, strength)
+            images = x if condition == "reference" else perturb_images(x, condition, strength, landmarks=points)
             out = {name: torch.cat([m(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
                    for name, m in loaded.items()}  # fmt: skip
             frames.append(people.assign(condition=condition, strength=strength,
@@ -339,10 +434,10 @@ def public_photos(cfg, n: int) -> pd.DataFrame:
 
 
 def real_table(cfg, clinical: bool, n: int = 256) -> pd.DataFrame:
-    """Real public test photos under the image operations, with FaceAge and (``clinical``: when clinical cohort A
-    is present to train it) FaceSurvival."""
+    """Real public test photos under the image operations and painted makeup, with FaceAge and (``clinical``:
+    when clinical cohort A is present to train it) FaceSurvival."""
     models = ("faceage", "facesurvival") if clinical else ("faceage",)
-    return operations_table(cfg, public_photos(cfg, n), models)
+    return operations_table(cfg, public_photos(cfg, n), models, makeup=True)
 
 
 def paired_set_table(cfg, clinical: bool) -> pd.DataFrame:
@@ -359,7 +454,10 @@ def photographed(cfg, clinical: bool) -> tuple[pd.DataFrame, pd.DataFrame] | Non
     if "pairs" not in prepare.available(cfg):
         return None
     pairs = paired_set_table(cfg, clinical)
-    return pairs, summary(paired(pairs, "age_pred", keep=["age"]))
+    referenced = set(pairs.loc[pairs["condition"] == "reference", "pair_id"])
+    kept = pairs[pairs["pair_id"].isin(referenced)].reset_index(drop=True)  # their other photos compare with nothing
+    kept.attrs[NO_REFERENCE] = pairs["pair_id"].nunique() - len(referenced)
+    return kept, summary(paired(kept, "age_pred", keep=["age"]))
 
 
 def photographed_results(age_summary: pd.DataFrame) -> list:
@@ -420,22 +518,43 @@ def reading(age_summary: pd.DataFrame, risk_summary: pd.DataFrame, visible: pd.D
     )
 
 
-def headline_results(
-    age_summary: pd.DataFrame, risk_summary: pd.DataFrame, visible: pd.DataFrame | None, planted: bool = True
-) -> list:
-    """The Robustness chapter's numbers for the reproduction report (``Result`` each); makeup and surgery only
-    with a ``surgery_summary`` (``visible``); the planted values (no change) only on FAHR-Synth (``planted``)."""
-    age_nuisance, risk_nuisance = nuisance(age_summary), nuisance(risk_summary)
-    out = [
-        Result("robustness.age.max_shift", "largest FaceAge mean shift under pose and lighting",
-               float(age_nuisance["mean shift"].abs().max()), "years", planted=0.0),
-        Result("robustness.age.min_icc", "lowest FaceAge ICC(2,1) under pose and lighting",
-               float(age_nuisance["ICC(2,1)"].min()), "", planted=1.0),
-        Result("robustness.risk.max_shift", "largest FaceSurvival mean shift under pose and lighting",
-               float(risk_nuisance["mean shift"].abs().max()), "SD", planted=0.0),
-        Result("robustness.risk.min_spearman", "lowest FaceSurvival rank stability under pose and lighting",
-               float(risk_nuisance["Spearman"].min()), "", planted=1.0),
+def _worst(summary: pd.DataFrame, key: str, model: str, agreement: str, unit: str, where: str) -> list:
+    """The largest mean shift and the lowest ``agreement`` of a ``nuisance`` summary, as two ``Result``s under
+    ``key`` (none when the summary has no row)."""
+    if summary.empty:
+        return []
+    name = "ICC(2,1)" if agreement == "min_icc" else "rank stability"
+    column = "ICC(2,1)" if agreement == "min_icc" else "Spearman"
+    return [
+        Result(f"{key}.max_shift", f"largest {model} mean shift under pose and lighting{where}",
+               float(summary["mean shift"].abs().max()), unit, planted=0.0),
+        Result(f"{key}.{agreement}", f"lowest {model} {name} under pose and lighting{where}",
+               float(summary[column].min()), "", planted=1.0),
     ]  # fmt: skip
+
+
+def headline_results(
+    age_summary: pd.DataFrame,
+    risk_summary: pd.DataFrame | None,
+    visible: pd.DataFrame | None,
+    planted: bool = True,
+    ranges: pd.DataFrame | None = None,
+) -> list:
+    """The Robustness chapter's numbers for the reproduction report (``Result`` each); FaceSurvival's only with
+    its ``summary`` (``risk_summary``: None without clinical cohort A); the pose and lighting numbers over every
+    level, and with ``ranges`` (``training_range``, FAHR-Synth) also over the levels inside each model's training
+    range (``….inside_training``, none when no level is); makeup and surgery only with a ``surgery_summary``
+    (``visible``); the planted values (no change) only on FAHR-Synth (``planted``)."""
+    out = []
+    for model, summary, unit, agreement in (("faceage", age_summary, "years", "min_icc"),
+                                            ("facesurvival", risk_summary, "SD", "min_spearman")):  # fmt: skip
+        if summary is None:
+            continue
+        key, label, levels = RESULT_KEYS[model], MODEL_NAMES[model], nuisance(summary)
+        out += _worst(levels, key, label, agreement, unit, "")
+        if ranges is not None:
+            out += _worst(inside(levels, ranges, model), f"{key}.inside_training", label, agreement, unit,
+                          " inside its training range")  # fmt: skip
     for condition, g in age_summary.groupby("condition", sort=False):
         worst = g.loc[g["mean shift"].abs().idxmax()]
         out.append(Result(f"robustness.{condition}.age_shift", f"FaceAge mean shift, {condition} {worst['strength']:g}",

@@ -36,8 +36,8 @@ CHAPTERS: tuple[str, ...] = (
 NEEDS: dict[str, tuple[str, ...]] = {
     "cohorts": (), "pretraining": ("pretrain",), "faceage": ("pretrain", "age"),
     "facesurvival": ("pretrain", "clinical-a", "clinical-b"),
-    "subgroups": ("pretrain", "age", "clinical-a", "clinical-b"), "robustness": ("pretrain", "age", "clinical-a"),
-    "saliency": ("pretrain", "age", "clinical-a"), "report": (), "reproducibility": (),
+    "subgroups": ("pretrain", "age", "clinical-a", "clinical-b"), "robustness": ("pretrain", "age"),
+    "saliency": ("pretrain", "age"), "report": (), "reproducibility": (),
 }  # fmt: skip
 SOURCES = ("synth", "real")  # a cell tagged with one of them is kept only on that data source
 

@@ -58,6 +58,29 @@ def beside(t: Table, key: str, name: str, text: str, fmt: str = ".2f") -> str:
     return f"; {text} {float(t.loc[key, name]):{fmt}}"
 
 
+def _robust(t: Table, key: str) -> float:
+    """A pose-and-lighting number of the Robustness chapter (``robustness.age.min_icc``, …) as the claim judges
+    it: over the levels inside the model's training range where the build knows that range (FAHR-Synth:
+    ``….inside_training``), over every level otherwise."""
+    base, _, name = key.rpartition(".")
+    inside = f"{base}.inside_training.{name}"
+    return value(t, inside if inside in t.index else key)
+
+
+def _training_range_text(t: Table) -> str:
+    """The evidence's last words: which levels the verdict reads (FAHR-Synth: inside each model's training range,
+    the numbers over every level beside)."""
+    inside = [k for k in ("robustness.age.inside_training.min_icc", "robustness.risk.inside_training.min_spearman")
+              if k in t.index]  # fmt: skip
+    if not inside:
+        return ""
+    return (
+        f"; judged inside each model's training range (over every level: FaceAge ICC "
+        f"{value(t, 'robustness.age.min_icc'):.3f}, FaceSurvival Spearman "
+        f"{value(t, 'robustness.risk.min_spearman'):.2f})"
+    )
+
+
 def value_with_ci(t: Table, key: str, digits: int = 2) -> str:
     return f"{value(t, key):.{digits}f} ({column(t, key, 'lower'):.{digits}f}–{column(t, key, 'upper'):.{digits}f})"
 
@@ -318,15 +341,15 @@ CLAIMS: tuple[Claim, ...] = (
             "robustness.risk.max_shift",
         ),
         lambda t: (
-            f"FaceAge: largest mean shift {value(t, 'robustness.age.max_shift'):.2f} y, lowest ICC(2,1) "
-            f"{value(t, 'robustness.age.min_icc'):.3f}; FaceSurvival: largest shift "
-            f"{value(t, 'robustness.risk.max_shift'):.2f} SD, lowest rank stability "
-            f"{value(t, 'robustness.risk.min_spearman'):.2f} "
-            f"(criteria: ICC ≥ {MIN_ICC}, Spearman ≥ {MIN_RANK_STABILITY})"
+            f"FaceAge: largest mean shift {_robust(t, 'robustness.age.max_shift'):.2f} y, lowest ICC(2,1) "
+            f"{_robust(t, 'robustness.age.min_icc'):.3f}; FaceSurvival: largest shift "
+            f"{_robust(t, 'robustness.risk.max_shift'):.2f} SD, lowest rank stability "
+            f"{_robust(t, 'robustness.risk.min_spearman'):.2f} "
+            f"(criteria: ICC ≥ {MIN_ICC}, Spearman ≥ {MIN_RANK_STABILITY}){_training_range_text(t)}"
         ),
         lambda t: (
-            value(t, "robustness.age.min_icc") >= MIN_ICC
-            and value(t, "robustness.risk.min_spearman") >= MIN_RANK_STABILITY
+            _robust(t, "robustness.age.min_icc") >= MIN_ICC
+            and _robust(t, "robustness.risk.min_spearman") >= MIN_RANK_STABILITY
         ),
     ),
     Claim(

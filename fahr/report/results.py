@@ -39,7 +39,8 @@ def record(chapter: Any, results: list[Result]) -> pd.DataFrame:
     body = {"chapter": chapter.name, "data": data_label(chapter.cfg), "provenance": chapter.provenance(),
             "results": rows}  # fmt: skip
     provenance.write_text(folder(chapter.cfg.profile) / f"{chapter.name}.json", json.dumps(body, indent=1) + "\n")
-    return pd.DataFrame(rows).set_index("key").dropna(axis=1, how="all")
+    columns = [f.name for f in fields(Result)]  # an empty table too (a chapter whose data gave it no number)
+    return pd.DataFrame(rows, columns=columns).set_index("key").dropna(axis=1, how="all")
 
 
 def data_label(cfg: Any) -> str:
