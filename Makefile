@@ -38,12 +38,15 @@ book: setup  ## execute the chapters that changed and render the book (PROFILE=d
 
 # The real-data book without real data: FAHR-Synth written in the real datasets' own formats (unaligned photos, no
 # planted truth), then the book built from that tree with data.source=real, in its own artifacts folder so that it
-# never replaces the FAHR-Synth book of the same profile.
-REAL_ARTIFACTS := artifacts/real-data
+# never replaces the FAHR-Synth book of the same profile; then the cross-path check (the real path's labels, FaceAge
+# error and hazard ratios against FAHR-Synth's own on the same photos, with the same models).
+REAL_ARTIFACTS := $(abspath artifacts/real-data)
 book-real: setup  ## the real-data book from FAHR-Synth exported as real datasets (PROFILE=demo|smoke): artifacts/real-data
 	$(BIN)/fahr synth --profile $(PROFILE) --export $(REAL_ARTIFACTS)/$(PROFILE)-tree --force
 	FAHR_ARTIFACTS=$(REAL_ARTIFACTS) $(BIN)/fahr book --profile $(PROFILE) --set data.source=real \
-	  --set data.root=$(abspath $(REAL_ARTIFACTS))/$(PROFILE)-tree --set 'data.prealigned=[]' $(SETS)
+	  --set data.root=$(REAL_ARTIFACTS)/$(PROFILE)-tree --set 'data.prealigned=[]' $(SETS)
+	FAHR_ARTIFACTS=$(REAL_ARTIFACTS) $(BIN)/fahr crosspath --profile $(PROFILE) --set data.source=real \
+	  --set data.root=$(REAL_ARTIFACTS)/$(PROFILE)-tree --set 'data.prealigned=[]' $(SETS)
 
 chapter: setup  ## re-execute one chapter and re-render: make chapter NB=reproducibility [PROFILE=..] [SET="k=v"]
 	@test -n "$(NB)" || { echo "usage: make chapter NB=<chapter name> [PROFILE=$(PROFILE)] [SET=\"key=value ...\"]"; exit 2; }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -229,6 +230,45 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_crosspath(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from fahr.analysis import crosspath
+    from fahr.core import paths, provenance
+    from fahr.data.real import prepare
+
+    cfg = _load(args)
+    if cfg.data.source != "real":
+        print("fahr crosspath: needs data.source=real and data.root at a tree written by `fahr synth --export`",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    synth = args.synth.resolve() if args.synth else crosspath.synth_folder(cfg)
+    if synth is None:
+        print(f"fahr crosspath: {prepare.root(cfg)} names no FAHR-Synth cohorts that are still there (its "
+              f"{crosspath.KEY} has no provenance record, or the folder it names is gone): pass --synth",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        table = crosspath.compare(cfg, synth, seed=cfg.seed)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"fahr crosspath: {err}", file=sys.stderr)
+        return 2
+    if table.empty:
+        print(f"fahr crosspath: {crosspath.sentence(table)}", file=sys.stderr)
+        return 2
+    out = paths.profile_dir(cfg.profile) / "crosspath.csv"
+    with provenance.artifact(out, cfg, "crosspath", synth=str(synth)) as tmp:
+        table.to_csv(tmp, index=False)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.drop(columns=["why", "judged"]).round(4).to_string(index=False))
+    failed = crosspath.failures(table)
+    for line in failed:
+        print(f"[crosspath] out of tolerance: {line}", file=sys.stderr)
+    judged = int(table["judged"].sum())
+    print(f"[crosspath] {judged - len(failed)} of {judged} checks within tolerance -> {out}")
+    return 1 if failed else 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from fahr import predict
     from fahr.core import provenance
@@ -406,6 +446,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="chapter name, e.g. reproducibility")
     _profile_args(p)
     p.set_defaults(func=cmd_book, force=False)
+    p = sub.add_parser("crosspath", help="on a tree written by `fahr synth --export`: do the real-data path's labels, "
+                       "FaceAge error and hazard ratios agree with FAHR-Synth's own on the same photos?")  # fmt: skip
+    _profile_args(p)
+    p.add_argument("--synth", type=Path, help="the FAHR-Synth cohorts that were exported (default: the folder "
+                   "the export recorded, artifacts/<profile>/synth where `fahr synth --export` ran)")  # fmt: skip
+    p.set_defaults(func=cmd_crosspath)
     p = sub.add_parser("bench", help="run the benchmarks and write a table to the artifacts folder")
     _profile_args(p)
     p.add_argument("--only", help="run only the benchmarks whose name contains this text")
@@ -421,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if os.environ.get("FAHR_ARTIFACTS"):  # absolute, so that chapter kernels (run in notebooks/) and child
+        os.environ["FAHR_ARTIFACTS"] = str(Path(os.environ["FAHR_ARTIFACTS"]).resolve())  # processes agree
     try:
         return args.func(args)
     except (config.ConfigError, RealDataError, ManifestError) as err:

@@ -67,3 +67,17 @@ def test_shard_stage_packs_a_manifest_into_tar_shards(tmp_path) -> None:
     out = run("shard", "--profile", "smoke", "--manifest", str(tmp_path / "manifest.csv"), "--maxcount", "2")
     assert out.returncode == 0, out.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "shards").glob("*.tar")) == [f"faces-00000{i}.tar" for i in range(3)]
+
+
+def test_a_relative_artifacts_folder_is_made_absolute_for_every_child(monkeypatch, tmp_path, capsys) -> None:
+    """``FAHR_ARTIFACTS=artifacts/real-data fahr book`` from the repository: the chapter kernels run in
+    ``notebooks/``, so a relative folder would put their artifacts in ``notebooks/artifacts/...``; the command
+    line makes it absolute before any child starts."""
+    import os
+
+    from fahr import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FAHR_ARTIFACTS", "artifacts/real-data")
+    assert cli.main(["config", "--profile", "smoke"]) == 0
+    assert os.environ["FAHR_ARTIFACTS"] == str(tmp_path / "artifacts" / "real-data")

@@ -114,7 +114,9 @@ def test_fahr_prepare_finds_every_dataset_and_the_readme_command_reads_the_tree(
 def test_no_planted_truth_is_written_anywhere(exported) -> None:
     target, truth, key = exported["target"], exported["truth"], exported["key"]
     files = [p for p in target.rglob("*") if p.is_file()]
-    assert {p.suffix for p in files} == {".jpg", ".csv", ".mat", ".txt"}
+    # .json: the export key's provenance record alone (which FAHR-Synth folder it came from, for fahr crosspath)
+    assert {p.suffix for p in files} == {".jpg", ".csv", ".mat", ".txt", ".json"}
+    assert [p.name for p in files if p.suffix == ".json"] == [f"{export.KEY}.provenance.json"]
     for path in files:
         if path.suffix != ".jpg":
             text = path.read_bytes().lower()
@@ -208,7 +210,8 @@ def test_the_command_line_exports_refuses_to_overwrite_and_replaces_when_forced(
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "clinical-b" in out and "fahr prepare --profile smoke" in out and "--cohort clinical-b" in out
-    assert sorted(p.name for p in target.iterdir()) == [export.README, "clinical-b", export.KEY]
+    assert sorted(p.name for p in target.iterdir()) == [export.README, "clinical-b", export.KEY,
+                                                        f"{export.KEY}.provenance.json"]  # fmt: skip
     assert cli.main(argv) == 2 and "is not empty" in capsys.readouterr().err
     assert cli.main([*argv, "--force"]) == 0
     csv = pd.read_csv(target / "clinical-b" / "photos.csv")

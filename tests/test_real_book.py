@@ -13,8 +13,10 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+import pandas as pd
 import pytest
 
+from fahr.analysis import crosspath
 from fahr.report import book
 
 pytestmark = pytest.mark.book
@@ -35,8 +37,10 @@ def fahr(artifacts: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory) -> Path:
-    """FAHR-Synth's smoke cohorts exported in the real datasets' formats."""
-    artifacts, target = tmp_path_factory.mktemp("synth-artifacts"), tmp_path_factory.mktemp("export") / "data"
+    """FAHR-Synth's smoke cohorts exported in the real datasets' formats (the cohorts themselves stay beside the
+    tree, in ``synth-artifacts``, for the cross-path check)."""
+    folder = tmp_path_factory.mktemp("export")
+    artifacts, target = folder / "synth-artifacts", folder / "data"
     out = fahr(artifacts, "synth", "--profile", "smoke", *SMALLER_EXPORT, "--export", str(target))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return target
@@ -103,6 +107,29 @@ def test_the_real_book_passes_the_privacy_scan(built) -> None:
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
 
 
+def test_the_real_path_sees_the_same_people_as_fahr_synths_own(built, tree) -> None:
+    """``fahr crosspath`` (finding the exported cohorts from the export key's provenance record, in
+    ``synth-artifacts``): on every test photo that both paths hold, the labels are the same, and the real-data
+    build's FaceAge and FaceSurvival read the prepared crop as they read FAHR-Synth's rendered one — MAE, per-photo
+    agreement and hazard ratios within the stated tolerances — while the same checks with the photos dealt to the
+    wrong people fail where they must."""
+    artifacts, _ = built
+    out = fahr(artifacts, "crosspath", "--profile", "smoke", *REAL, *SHORTER, "--set", f"data.root={tree}")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    table = pd.read_csv(artifacts / "smoke" / "crosspath.csv")
+    assert table["within"].all(), table.to_string()
+    assert set(table["quantity"]) == set(crosspath.TOLERANCES)
+    assert (table["photos"].str.split().str[0].astype(int) >= 20).all()  # most test photos were matched
+    must_fail = table["quantity"].isin(["age label", "time label", "event label", "FaceAge agreement",
+                                        "FaceSurvival agreement"])  # fmt: skip
+    assert not table.loc[must_fail, "control within"].any(), table.to_string()
+    judged = int(table["judged"].sum())
+    assert judged == len(table) - 1 and f"{judged} of {judged} checks within tolerance" in out.stdout
+    # the same check in the book: the Reproducibility chapter found the exported cohorts by the key's record
+    shown = code_outputs(artifacts / "smoke" / "book" / "chapters" / "reproducibility.ipynb")
+    assert f"{judged} of {judged} checks** are within tolerance" in shown and "FaceAge agreement" in shown
+
+
 def test_make_spread_rebuilds_with_another_seed_and_the_report_decides_with_both(built, tree) -> None:
     """``fahr spread --seeds 2``: the chapters again with seed 1 in their own folder, then the report shows every
     number's SD across the two seeds and decides each claim only where both seeds agree."""
@@ -122,10 +149,9 @@ def test_make_spread_rebuilds_with_another_seed_and_the_report_decides_with_both
 
 def test_a_missing_dataset_removes_only_the_chapters_that_need_it(built, tree, tmp_path) -> None:
     """With only the independent clinical cohort, the Cohorts chapter describes it (as averages) and every chapter
-    that needs more renders a page naming the folders to fill; the book still renders. (The unit tests of
-    ``book.missing_data`` check which chapter needs what; by hand, a tree of the pretraining corpus and the age
-    datasets alone builds the Cohorts, Pretraining and FaceAge chapters.) Last in the module: it rebuilds the
-    book in the full build's folder."""
+    that needs more renders a page naming the folders to fill; the book still renders. With the public datasets
+    alone every chapter but FaceSurvival and Subgroups runs. Last in the module: it rebuilds the book in the full
+    build's folder."""
     artifacts, _ = built
     partial = tmp_path / "data"
     partial.mkdir()
@@ -144,3 +170,18 @@ def test_a_missing_dataset_removes_only_the_chapters_that_need_it(built, tree, t
     report = code_outputs(chapters / "report.ipynb")
     assert "Chapters not run for want of data" in report and "0 recorded numbers" in report
     assert (artifacts / "smoke" / "html" / "chapters" / "facesurvival.html").is_file()
+
+    # a reviewer with the public datasets alone: every chapter but the clinical ones, FaceAge's half of
+    # Robustness (painted makeup included) and of Saliency, with the reason for the other half
+    public = tmp_path / "public"
+    public.mkdir()
+    for name in ("webface", "utkface", "appa-real", "imdb-wiki", "agedb"):
+        os.symlink(tree / name, public / name)
+    out = fahr(artifacts, "book", "--profile", "smoke", *REAL, *SHORTER, "--set", f"data.root={public}")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-6000:]
+    for name in book.CHAPTERS:
+        page = "".join(c.source for c in nbformat.read(chapters / f"{name}.ipynb", as_version=4).cells)
+        assert ("was not run" in page) == (name in ("facesurvival", "subgroups")), name
+    robustness, saliency = (code_outputs(chapters / f"{name}.ipynb") for name in ("robustness", "saliency"))
+    assert "makeup" in robustness and "no FaceSurvival without clinical cohort A" in robustness
+    assert "none of clinical cohort A, which is not provided" in saliency

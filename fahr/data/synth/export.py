@@ -5,7 +5,8 @@ offline on faces whose truth is known. Every photo is re-rendered from its truth
 at a seeded random place into a larger frame of its own background colour, so that detection and alignment do
 real work. Each dataset folder is laid out as the published dataset is (``prepare.EXPECTED``) and carries only the
 labels that dataset carries: none of the planted truth is written. ``export-key.csv`` maps every file back to its
-FAHR-Synth image id, to compare results on the exported tree with results on the cohorts themselves.
+FAHR-Synth image id, and its provenance record names the folder of the cohorts exported, to compare results on the
+exported tree with results on the cohorts themselves (``fahr.analysis.crosspath``).
 """
 
 from __future__ import annotations
@@ -367,6 +368,7 @@ def export(
     ``target`` must be new or empty; ``force`` replaces a previous export there (and nothing else)."""
     target, cohorts = Path(target).expanduser().resolve(), tuple(cohorts)
     _check_target(target, force)
+    started = provenance.now()
     synth.build(cfg, cohorts, progress=progress)
     written: list[tuple[str, Dataset]] = []
     with provenance.atomic_path(target) as tmp:
@@ -381,6 +383,9 @@ def export(
             _write_photos(tmp, truth, placed, datasets, cfg.synth.workers, f"export {cohort}", progress)
             written += [(cohort, ds) for ds in datasets]
         pd.concat([ds.key(cohort) for cohort, ds in written], ignore_index=True).to_csv(tmp / KEY, index=False)
+        source = synth.cohort_dir(cfg.profile, cohorts[0]).parent.resolve()  # for `fahr crosspath`
+        provenance.write_json(provenance.provenance_path(tmp / KEY),
+                              provenance.record(cfg, "export", started, synth=str(source)))  # fmt: skip
         (tmp / README).write_text(readme(cfg, target, cohorts, [ds.folder for _, ds in written]))
     return pd.DataFrame([_summary(ds, target) for _, ds in written])
 
