@@ -12,7 +12,7 @@ from fahr.core import config
 from fahr.report import claims, power
 from fahr.stats import concordance
 
-DEMO = config.load("demo")  # the demo's cohort sizes: 500 patients in A's test split, 1,200 in B
+DEMO = config.load("demo")  # the demo's cohort sizes: 1,200 patients in A's test split, 1,500 in B
 BUILDS = 12
 FALSE_POSITIVES = 2  # of BUILDS: a sound test reproduces a blind model's claim in about 2.5 % of builds
 
@@ -39,7 +39,7 @@ def test_simulated_patients_carry_what_the_chapters_models_need_and_no_more_trut
     assert len(frame) == 400 and set(frame["sex"]) <= {"F", "M"} and frame["event"].isin([0, 1]).all()
     assert {"age", "race", "cancer_type", "stage", "ecog", "time", "event"} <= set(frame.columns)
     assert (frame["time"] > 0).all() and 0.2 < frame["event"].mean() < 0.9
-    assert power.sizes(DEMO) == {"A": 500, "B": 1200}
+    assert power.sizes(DEMO) == {"A": 1200, "B": 1500}
 
 
 def test_a_face_visible_facesurvival_has_the_power_to_show_its_claims_and_a_blind_one_does_not() -> None:
@@ -57,9 +57,31 @@ def test_a_faceage_blind_to_biological_age_never_shows_that_faceage_adds_prognos
     shown = power.reproduced(power.simulate(DEMO, sharp, names, BUILDS))
     blind = power.reproduced(power.simulate(DEMO, power.blind(sharp, "faceage"), names, BUILDS))
     assert all(blind[n] <= FALSE_POSITIVES / BUILDS for n in names), blind  # a control that must fail
-    # a sharp FaceAge can; that it adds to FaceSurvival in only about a third of demo-size builds even so is the
-    # planted world's doing: FaceSurvival reads the same biological-age gap from the face
-    assert shown["FaceAge prognosis"] >= 0.5 and shown["Combination"] > blind["Combination"], shown
+    assert all(shown[n] >= 0.8 for n in names), shown
+
+
+# the demo build's measured accuracy in the world before it was redesigned (FaceAge and scratch test MAE, years;
+# FaceSurvival's C on A's test split), and the noise around the face-visible oracle that C meant there
+DEMO_ACCURACY = {"faceage": 6.95, "scratch": 7.51, "facesurvival_noise": 0.353}
+
+
+@pytest.mark.slow
+def test_the_demo_world_lets_a_faceage_as_accurate_as_the_demos_show_its_claims_and_a_blind_one_never() -> None:
+    """Issue 14 item 3: at the demo's size and accuracy every clinical claim's test has power >= 80 %, and a FaceAge
+    that reads chronological age only never reproduces its claims (``world.CLINICAL_GAP_SD``, ``CLINICAL_A_SPLITS``).
+    The combination is simulated with FaceSurvival as accurate as the demo's, not at the face-visible oracle: the
+    oracle holds the whole gap the face shows, so a FaceAge cannot add to it by construction."""
+    a = DEMO_ACCURACY
+    acc = power.Accuracy(power.error_sd(a["faceage"]), power.error_sd(a["scratch"]), a["facesurvival_noise"])
+    builds = 30
+    shown = power.reproduced(power.simulate(DEMO, acc, power.SIMULATED, builds))
+    assert all(p >= 0.8 for p in shown.values()), shown
+    names = ("FaceAge prognosis", "Combination")
+    blind = power.reproduced(power.simulate(DEMO, power.blind(acc, "faceage"), names, builds))
+    assert all(blind[n] == 0.0 for n in names), blind
+    oracle = power.reproduced(power.simulate(DEMO, power.Accuracy(acc.faceage_sd, acc.scratch_sd, 0.0),
+                                             ["Combination"], builds))  # fmt: skip
+    assert oracle["Combination"] <= FALSE_POSITIVES / BUILDS  # nothing left for FaceAge beside the oracle
 
 
 def test_the_power_table_is_computed_for_a_synth_build_and_left_out_on_real_data() -> None:

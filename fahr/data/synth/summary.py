@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from fahr.data.synth import cohorts, world
+from fahr.data.synth import cohorts, truth, world
 from fahr.data.synth.render import render
+from fahr.stats import concordance
 
 CLINICAL = ("clinical-a", "clinical-b")
 
@@ -131,18 +132,35 @@ def planted_hazards() -> pd.DataFrame:
 
 
 def oracle_concordances(profile: str) -> pd.DataFrame:
-    """Harrell's C of the true risk per clinical cohort and split: the ceiling for FaceSurvival."""
+    """Harrell's C of the two oracles per clinical cohort and split: the full planted hazard (the true linear
+    predictor: what a model plus the clinical factors could reach) and the face-visible oracle
+    (``truth.face_visible_oracle``: the visible frailty and the apparent age's gap, the ceiling of a face-only score
+    such as FaceSurvival)."""
     rows = []
     for cohort in CLINICAL:
-        _, truth, planted = cohorts.load(profile, cohort)
-        by_split = planted["oracle_c_index_by_split"]
-        for split, value in sorted(by_split.items(), key=lambda kv: ("train", "val", "test").index(kv[0])):
-            n = int((truth["split"] == split).sum())
-            rows.append({"cohort": cohort, "split": split, "patients": n, "oracle C": round(value, 3)})
-        rows.append(
-            {"cohort": cohort, "split": "all", "patients": len(truth), "oracle C": round(planted["oracle_c_index"], 3)}
-        )
+        _, t, _ = cohorts.load(profile, cohort)
+        face = truth.face_visible_oracle(t["frailty"], t["age"], t["bio_gap"])
+        for split, g in [*sorted(t.groupby("split"), key=lambda kv: ("train", "val", "test").index(kv[0])),
+                         ("all", t)]:  # fmt: skip
+            time, event = g["time"].to_numpy(), g["event"].to_numpy()
+            rows.append({"cohort": cohort, "split": split, "patients": len(g),
+                         "full planted hazard C": round(concordance.harrell(g["linear_predictor"], time, event), 3),
+                         "face-visible oracle C": round(concordance.harrell(face[g.index], time, event), 3)})  # fmt: skip
     return pd.DataFrame(rows).set_index(["cohort", "split"])
+
+
+def clinical_design(profile: str) -> pd.DataFrame:
+    """How the clinical cohorts were drawn, per cohort: patients per split and the biological-age gap (mean and SD,
+    planted and as drawn), the choices that set the power of the clinical claims' tests (``world.CLINICAL_GAP_SD``)."""
+    rows = []
+    for c in world.CLINICAL:
+        _, t, _ = cohorts.load(profile, c.name)
+        counts = t["split"].value_counts()
+        rows.append({"cohort": c.name, **{f"{s} patients": int(counts.get(s, 0)) for s in ("train", "val", "test")},
+                     "gap mean (planted)": c.population.bio_gap_mean, "gap SD (planted)": c.population.bio_gap_sd,
+                     "gap mean (drawn)": round(float(t["bio_gap"].mean()), 2),
+                     "gap SD (drawn)": round(float(t["bio_gap"].std()), 2)})  # fmt: skip
+    return pd.DataFrame(rows).set_index("cohort")
 
 
 def cue_regions() -> pd.DataFrame:
