@@ -323,9 +323,15 @@ CLAIMS: tuple[Claim, ...] = (
             f"interaction tests reject at p < {ALPHA} "
             f"(smallest p {value(t, 'subgroups.interaction_min_p'):.2g}); aHR > 1 "
             f"in {value(t, 'subgroups.hr_above_one'):.0f} {t.loc['subgroups.hr_above_one', 'unit']} subgroups"
+            + (
+                f"; {value(t, BEYOND_ORACLE):.0f} {t.loc[BEYOND_ORACLE, 'unit']} interactions beyond the face-visible "
+                "oracle's on the same patients (Bonferroni)"
+                if BEYOND_ORACLE in t.index
+                else ""
+            )
         ),
         lambda t: (
-            value(t, "subgroups.interaction_min_p") > ALPHA / _count(t.loc["subgroups.interactions_rejected", "unit"])
+            _no_interaction(t)
             and value(t, "subgroups.hr_above_one")
             >= MIN_SHARE_HR_ABOVE_ONE * _count(t.loc["subgroups.hr_above_one", "unit"])
         ),
@@ -406,6 +412,18 @@ CLAIMS: tuple[Claim, ...] = (
 
 def _shares(t: Table) -> list[str]:
     return [k.split(".")[2] for k in t.index if k.startswith("efficiency.faceage.") and k.endswith(".pretrained")]
+
+
+BEYOND_ORACLE = "subgroups.interactions_beyond_oracle"  # recorded on FAHR-Synth only
+
+
+def _no_interaction(t: Table) -> bool:
+    """No interaction of FaceSurvival with a subgroup at the Bonferroni level: on FAHR-Synth, none that the
+    face-visible oracle does not show on the same patients (the face shows the planted effects unequally); on real
+    data, none at all."""
+    if BEYOND_ORACLE in t.index:
+        return value(t, BEYOND_ORACLE) == 0
+    return value(t, "subgroups.interaction_min_p") > ALPHA / _count(t.loc["subgroups.interactions_rejected", "unit"])
 
 
 def _count(unit: str) -> int:
