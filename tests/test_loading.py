@@ -409,3 +409,13 @@ def test_age_bin_weights_make_the_stream_age_balanced_as_the_sampler_is(faces, t
     plain = (df.age // 30).value_counts(normalize=True)
     print("age-bin shares, plain", plain.round(2).to_dict(), "balanced stream", shares.round(2).to_dict())
     assert (shares - 1 / 3).abs().max() < 0.06 and (plain - 1 / 3).abs().max() > 0.15
+
+
+def test_a_data_efficiency_run_draws_stage_two_in_proportion_to_the_people_it_keeps():
+    from fahr.core import config
+    from fahr.train import faceage
+
+    demo, smoke = config.load("demo"), config.load("smoke")
+    assert faceage.balanced_samples(demo) == demo.faceage.balanced_samples == 2000
+    assert [faceage.balanced_samples(demo, share) for share in (0.1, 0.3)] == [200, 600]
+    assert faceage.balanced_samples(smoke, 0.1) == smoke.faceage.stage2.batch_size  # never less than one batch

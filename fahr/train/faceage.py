@@ -56,6 +56,14 @@ def training_table(cfg: Config, fraction: float):
     return train
 
 
+def balanced_samples(cfg: Config, fraction: float = 1.0) -> int:
+    """Photos per stage-2 epoch: ``faceage.balanced_samples`` scaled by the share of people a data-efficiency run
+    keeps, so that a run on a tenth of the people makes as many passes over its photos as the main run does over
+    all of them (at least one batch)."""
+    f = cfg.faceage
+    return max(f.stage2.batch_size, round(f.balanced_samples * fraction))
+
+
 def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: bool = True) -> Path:
     """Fine-tune FaceAge in two stages (or resume, or reuse, or import ``faceage.weights``); return the stage-2
     checkpoint."""
@@ -87,10 +95,10 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
 
     def balanced(epoch: int, rank: int, world_size: int):
         if cfg.data.format == "shards":
-            return balanced_stream(cfg, train_table)(epoch, rank, world_size)
+            return balanced_stream(cfg, train_table, fraction)(epoch, rank, world_size)
         ages = train_table["age"].to_numpy()
         sampler = AgeBalancedSampler(
-            ages, f.bin_width, f.balanced_samples, seed=cfg.seed, rank=rank, world_size=world_size
+            ages, f.bin_width, balanced_samples(cfg, fraction), seed=cfg.seed, rank=rank, world_size=world_size
         )
         sampler.set_epoch(epoch)
         return common.batches(train, f.stage2.batch_size, cfg, sampler)
@@ -131,13 +139,13 @@ class BinWeights:
         return self.weights[int(np.floor(float(row["age"]) / self.bin_width))]
 
 
-def balanced_stream(cfg: Config, train_table: pd.DataFrame) -> MakeBatches:
-    """Stage 2 on shards: ``faceage.balanced_samples`` photos an epoch, each photo repeated in the stream by its
+def balanced_stream(cfg: Config, train_table: pd.DataFrame, fraction: float = 1.0) -> MakeBatches:
+    """Stage 2 on shards: ``balanced_samples`` photos an epoch, each photo repeated in the stream by its
     ``BinWeights``, the streaming counterpart of ``AgeBalancedSampler``."""
     f = cfg.faceage
     weight = BinWeights(train_table["age"].to_numpy(), f.bin_width)
-    batch = f.stage2.batch_size
-    return common.streamed(cfg, "age", "finetune", batch, train_table, ["age"], f.balanced_samples, weight)
+    batch, samples = f.stage2.batch_size, balanced_samples(cfg, fraction)
+    return common.streamed(cfg, "age", "finetune", batch, train_table, ["age"], samples, weight)
 
 
 def import_published(cfg: Config, out: Path) -> Path:
