@@ -118,3 +118,18 @@ def test_the_simulated_numbers_are_what_each_claim_reads() -> None:
             assert set(needed) <= set(numbers.index), c.name
             assert c.decide(numbers) in (claims.REPRODUCED, claims.NOT_REPRODUCED, claims.INCONCLUSIVE)
     assert (numbers["lower"] < numbers["value"]).all() and (numbers["value"] < numbers["upper"]).all()
+
+
+def test_the_simulated_builds_decide_the_same_in_other_processes_as_here() -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    acc = power.Accuracy(power.error_sd(6.0), power.error_sd(8.0), 0.3)
+    smoke = config.load("smoke")
+    here = power.simulate(smoke, acc, power.SIMULATED, 4)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        there = power.simulate(smoke, acc, power.SIMULATED, 4, pool=pool)
+    pd.testing.assert_frame_equal(here, there)
+    assert list(here.columns) == list(power.SIMULATED) and len(here) == 4
+    with power.processes(power.PARALLEL_FROM - 1) as none:
+        assert none is None  # too few builds to pay for the processes' start

@@ -26,9 +26,14 @@ property of FAHR-Synth's planted model: on real data there is none to simulate f
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -186,19 +191,41 @@ def blind(acc: Accuracy, model: str) -> Accuracy:
     return replace(acc, facesurvival_reads="nothing")
 
 
-def simulate(cfg: Config, acc: Accuracy, names: Iterable[str], n_builds: int, seed: int | None = None) -> pd.DataFrame:
-    """Each simulated build's decision (``claims.Claim.decide``) of each claim in ``names``: one row per build."""
-    chosen = [c for c in claims.CLAIMS if c.name in set(names)]
-    fits = {FITS[c.name] for c in chosen}
-    n = sizes(cfg)
-    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed if seed is None else seed, 0x504F574552]))
-    decisions = []
+def _decide(build: np.random.SeedSequence, n: dict[str, int], acc: Accuracy, names: tuple[str, ...]) -> dict[str, str]:
+    """One simulated build's decision of each claim in ``names``, from its own seed."""
+    chosen = [c for c in claims.CLAIMS if c.name in names]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # lifelines' convergence notes on a small simulated cohort
-        for _ in range(n_builds):
-            numbers = simulated_numbers(rng, n, acc, fits)
-            decisions.append({c.name: c.decide(numbers) for c in chosen})
-    return pd.DataFrame(decisions)
+        numbers = simulated_numbers(np.random.default_rng(build), n, acc, {FITS[c.name] for c in chosen})
+    return {c.name: c.decide(numbers) for c in chosen}
+
+
+def simulate(cfg: Config, acc: Accuracy, names: Iterable[str], n_builds: int, seed: int | None = None,
+             pool: Executor | None = None) -> pd.DataFrame:  # fmt: skip
+    """Each simulated build's decision (``claims.Claim.decide``) of each claim in ``names``: one row per build. Each
+    build draws from its own seed (spawned from ``seed``, by default the config's), so the table is the same whether
+    the builds run here or in the processes of ``pool`` (``processes``)."""
+    names = tuple(c.name for c in claims.CLAIMS if c.name in set(names))
+    builds = np.random.SeedSequence([cfg.seed if seed is None else seed, 0x504F574552]).spawn(n_builds)
+    one = partial(_decide, n=sizes(cfg), acc=acc, names=names)
+    decisions = map(one, builds) if pool is None else pool.map(one, builds, chunksize=max(1, n_builds // 8))
+    return pd.DataFrame(list(decisions), columns=list(names))
+
+
+PARALLEL_FROM = 40  # simulated builds from which starting processes pays (each imports the analysis, ~3 s)
+
+
+@contextmanager
+def processes(n_builds: int) -> Iterator[Executor | None]:
+    """A pool of one process per usable core for ``n_builds`` simulated builds, or None (run here) when there is
+    one core or too few builds to pay for starting the processes. Spawned, not forked: the chapter's kernel may
+    hold torch's threads."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if usable <= 1 or n_builds < PARALLEL_FROM:
+        yield None
+        return
+    with ProcessPoolExecutor(usable, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool
 
 
 def reproduced(decisions: pd.DataFrame) -> dict[str, float]:
@@ -215,11 +242,16 @@ def table(cfg: Config, t: claims.Table, n_builds: int | None = None) -> pd.DataF
         return pd.DataFrame(columns=columns, index=pd.Index([], name="claim"))
     n_builds = n_builds or replicates(cfg)
     build = accuracy(t, seed=cfg.seed)
-    out = pd.DataFrame({"power": reproduced(simulate(cfg, build, SIMULATED, n_builds))})
-    for model in ("faceage", "facesurvival"):
-        names = [name for name in SIMULATED if CONTROLS[name] == model]
-        for name, share in reproduced(simulate(cfg, blind(build, model), names, n_builds)).items():
-            out.loc[name, ["control", "blinded"]] = share, {"faceage": "FaceAge", "facesurvival": "FaceSurvival"}[model]
+    with processes(n_builds) as pool:
+        out = pd.DataFrame({"power": reproduced(simulate(cfg, build, SIMULATED, n_builds, pool=pool))})
+        for model in ("faceage", "facesurvival"):
+            names = [name for name in SIMULATED if CONTROLS[name] == model]
+            blinded = reproduced(simulate(cfg, blind(build, model), names, n_builds, pool=pool))
+            for name, share in blinded.items():
+                out.loc[name, ["control", "blinded"]] = (
+                    share,
+                    {"faceage": "FaceAge", "facesurvival": "FaceSurvival"}[model],
+                )
     out["builds"] = n_builds
     out.index.name = "claim"
     return out[columns]
