@@ -4,6 +4,7 @@ a ridge fit on them that learns age where the cues carry it and nothing where th
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from fahr.analysis import faceage
 from fahr.data.synth.face import FaceParams
@@ -31,3 +32,18 @@ def test_a_uniform_image_has_no_detail_and_no_contrast() -> None:
     assert np.allclose(stats[["hairline and forehead high-frequency energy", "cheek high-frequency energy",
                               "eye-to-forehead contrast", "hair saturation", "skin saturation"]], 0.0)  # fmt: skip
     assert np.allclose(stats["hair brightness"], 128 / 255, atol=1e-3)
+
+
+def test_the_paired_mae_difference_shows_a_better_model_and_holds_zero_for_a_twin() -> None:
+    rng = np.random.default_rng(0)
+    age = rng.uniform(0, 90, 1500)
+    frame = pd.DataFrame({"age": age, "faceage": age + rng.normal(0, 6, 1500)})
+    frame["faceage-scratch"] = age + rng.normal(0, 6, 1500)  # a twin as accurate, with errors of its own
+    frame["mean-age baseline"] = age.mean()
+    frame[faceage.HANDMADE] = age + rng.normal(0, 9, 1500)
+    frame.loc[:9, faceage.HANDMADE] = np.nan  # photos the hand-made statistics could not read: left out
+    d = faceage.mae_differences(frame, 500, seed=0).set_index("key")
+    assert list(d.index) == ["scratch", "mean_baseline", "handmade_baseline"]
+    assert d.loc["scratch", "lower"] < 0 < d.loc["scratch", "upper"] and d.loc["scratch", "upper"] < 0.5
+    assert d.loc["mean_baseline", "upper"] < -5 and d.loc["handmade_baseline", "upper"] < -1
+    assert d.loc["handmade_baseline", "photos"] == 1490
