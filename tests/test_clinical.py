@@ -140,7 +140,7 @@ def test_subgroup_interaction_is_detected_when_one_is_there(cohort) -> None:
     rng = np.random.default_rng(5)
     altered = cohort.copy()
     altered.loc[women, "facesurvival sd"] = rng.normal(0, 1, int(women.sum()))
-    _, tests = subgroups.survival_hr(altered, "altered")
+    hrs, tests = subgroups.survival_hr(altered, "altered")
     assert tests.set_index("variable").loc["sex", "p"] < 1e-4
     # the face-visible oracle on the same patients shows no such interaction: it counts against the score (in the
     # cancer types too, breast and prostate cancer being one sex's)
@@ -149,6 +149,8 @@ def test_subgroup_interaction_is_detected_when_one_is_there(cohort) -> None:
     # and where the oracle interacts as much (a face that shows women's risk no better), it does not
     excused = tests.assign(**{"oracle p": np.where(tests["variable"].isin(flagged), 1e-6, tests["oracle p"])})
     assert not subgroups.beyond_oracle(excused).any()
+    text = subgroups.reading(pd.DataFrame(columns=["variable", "level", "MAE"]), hrs, tests, truth=True)
+    assert "Of FaceSurvival's 4 tests, 2 rejected at the Bonferroni level (p < 0.013)" in text
 
 
 def test_age_groups_label_every_age() -> None:

@@ -143,8 +143,8 @@ def reading(mae: pd.DataFrame, hrs: pd.DataFrame, tests: pd.DataFrame, truth: bo
         beyond, own = tests[beyond_oracle(tests)], int((tests["oracle p"] < ALPHA).sum())
         oracle = (
             f" The face-visible oracle's own tests on the same patients rejected {own} of {len(tests)} (the face "
-            f"shows the planted effects unequally); {len(beyond)} of FaceSurvival's "
-            f"interactions reject at the Bonferroni level (p < {ALPHA / len(tests):.2g}) where the oracle's does not"
+            f"shows the planted effects unequally). Of FaceSurvival's {len(tests)} tests, {len(beyond)} rejected at "
+            f"the Bonferroni level (p < {ALPHA / len(tests):.2g}) where the oracle's did not"
             + (f" ({', '.join(beyond['cohort'].str[0] + ': ' + beyond['variable'])})" if len(beyond) else "")
             + "."
         )

@@ -151,16 +151,17 @@ def oracle_concordances(profile: str) -> pd.DataFrame:
 
 
 def clinical_design(profile: str) -> pd.DataFrame:
-    """How the clinical cohorts were drawn, per cohort: patients per split and the biological-age gap (mean and SD,
-    planted and as drawn), the choices that set the power of the clinical claims' tests (``world.CLINICAL_GAP_SD``)."""
+    """How the clinical cohorts were drawn, per cohort: patients per split (train, val, test) and the biological-age
+    gap in years (mean and SD as planted, then as drawn), the choices that set the power of the clinical claims'
+    tests (``world.CLINICAL_GAP_SD``, ``world.CLINICAL_A_SPLITS``)."""
     rows = []
     for c in world.CLINICAL:
         _, t, _ = cohorts.load(profile, c.name)
         counts = t["split"].value_counts()
-        rows.append({"cohort": c.name, **{f"{s} patients": int(counts.get(s, 0)) for s in ("train", "val", "test")},
-                     "gap mean (planted)": c.population.bio_gap_mean, "gap SD (planted)": c.population.bio_gap_sd,
-                     "gap mean (drawn)": round(float(t["bio_gap"].mean()), 2),
-                     "gap SD (drawn)": round(float(t["bio_gap"].std()), 2)})  # fmt: skip
+        rows.append({"cohort": c.name, **{s: int(counts.get(s, 0)) for s in ("train", "val", "test")},
+                     "gap mean": c.population.bio_gap_mean, "gap SD": c.population.bio_gap_sd,
+                     "drawn mean": round(float(t["bio_gap"].mean()), 2),
+                     "drawn SD": round(float(t["bio_gap"].std()), 2)})  # fmt: skip
     return pd.DataFrame(rows).set_index("cohort")
 
 
