@@ -120,12 +120,16 @@ def test_table(cfg: Config, models: tuple[str, ...] | None = None) -> pd.DataFra
     return frame[frame["split"] == "test"].reset_index()
 
 
-def bootstrap_mae(errors: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
-    """Percentile 95 % interval of the mean absolute error (vectorised resampling)."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(errors), size=(resamples, len(errors)))
-    means = np.abs(errors)[idx].mean(axis=1)
+def bootstrap_mean(values: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
+    """Percentile 95 % interval of the mean of ``values`` (vectorised resampling)."""
+    idx = np.random.default_rng(seed).integers(0, len(values), size=(resamples, len(values)))
+    means = np.asarray(values)[idx].mean(axis=1)
     return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def bootstrap_mae(errors: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
+    """Percentile 95 % interval of the mean absolute error."""
+    return bootstrap_mean(np.abs(errors), resamples, seed)
 
 
 # the models FaceAge is compared with, photo by photo (column → the key of its recorded difference)
@@ -141,10 +145,9 @@ def mae_differences(frame: pd.DataFrame, resamples: int, seed: int) -> pd.DataFr
             continue
         both = frame[["faceage", column, "age"]].dropna()
         d = ((both["faceage"] - both["age"]).abs() - (both[column] - both["age"]).abs()).to_numpy()
-        idx = np.random.default_rng(seed).integers(0, len(d), size=(resamples, len(d)))
-        means = d[idx].mean(axis=1)
+        lower, upper = bootstrap_mean(d, resamples, seed)
         rows.append({"compared with": column, "key": key, "photos": len(d), "MAE difference": d.mean(),
-                     "lower": np.quantile(means, 0.025), "upper": np.quantile(means, 0.975)})  # fmt: skip
+                     "lower": lower, "upper": upper})  # fmt: skip
     return pd.DataFrame(rows, columns=["compared with", "key", "photos", "MAE difference", "lower", "upper"])
 
 
@@ -272,7 +275,7 @@ def headline(
         *([Result("faceage.mae.handmade_baseline", "hand-made image statistics, test MAE",
                   float(overall[HANDMADE]), "years", oracle=oracle)] if HANDMADE in table.columns else []),
     ]  # fmt: skip
-    for _, row in (differences if differences is not None else pd.DataFrame(columns=["key"])).iterrows():
+    for _, row in differences.iterrows() if differences is not None else ():
         out.append(Result(f"faceage.mae_vs.{row['key']}", f"FaceAge test MAE minus {row['compared with']}'s, paired",
                           float(row["MAE difference"]), "years", lower=float(row["lower"]),
                           upper=float(row["upper"])))  # fmt: skip
