@@ -152,3 +152,21 @@ def test_lrt_of_a_larger_model_whose_fit_stopped_short_is_nan_with_a_warning(ros
     with pytest.warns(RuntimeWarning, match="did not converge"):
         test = cox.lrt(stalled, reduced)
     assert np.isnan(test.statistic) and np.isnan(test.p) and test.df == len(full.terms) - 2
+
+
+def test_quick_coefficients_equal_lifelines_without_tied_deaths_and_fall_back_with_them(rossi, full) -> None:
+    covariates = [cox.Covariate(c, c) for c in RECIDIVISM]
+    # Rossi's weeks tie: the quick fit hands over to fit, whose table matches R's
+    tied = cox.coefficients(rossi, covariates)
+    pd.testing.assert_frame_equal(tied, full.table[["coef", "se", "hr", "lower", "upper"]])
+    # deaths moved apart within their week, the censored left tied at week 52 (among themselves and with deaths)
+    rng = np.random.default_rng(3)
+    apart = rossi.assign(time=rossi["time"] - rossi["event"] * rng.uniform(0.0, 0.9, len(rossi)))
+    quick = cox.coefficients(apart, covariates)
+    slow = cox.fit(apart, covariates, check_ph=False).table
+    assert list(quick.index) == RECIDIVISM
+    np.testing.assert_allclose(quick[["coef", "se"]], slow[["coef", "se"]], atol=1e-4)
+    np.testing.assert_allclose(quick[["hr", "lower", "upper"]], slow[["hr", "lower", "upper"]], rtol=1e-4)
+    # a control: with the outcome shuffled away from the covariates, the prior count no longer predicts arrest
+    shuffled = apart.assign(prio=rng.permutation(apart["prio"].to_numpy()))
+    assert cox.coefficients(shuffled, covariates).loc["prio", "lower"] < 1.0 < quick.loc["prio", "lower"]
