@@ -41,16 +41,27 @@ def _region(x: np.ndarray, name: str) -> np.ndarray:
     return x[:, int(top * h) : int(bottom * h), int(left * w) : int(right * w)]
 
 
+STATISTICS_CHUNK = 512
+
+
 def image_statistics(images: np.ndarray) -> pd.DataFrame:
     """A handful of named statistics of aligned face crops ``[N, H, W, 3]`` (uint8 or [0, 1]) that track age in
     any face: hair brightness and saturation (greying), the high-frequency energy of the hairline and forehead
     (recession, lines) and of the cheeks (texture, spots), the contrast of forehead to under-eye skin (bags,
     dark circles) and skin saturation."""
-    rgb = np.asarray(images, dtype=np.float64)
-    rgb = rgb / 255.0 if rgb.max() > 1.0 else rgb
+    images = np.asarray(images)
+    scale = 255.0 if images.dtype == np.uint8 or images.max() > 1.0 else 1.0
+    parts = [_statistics(images[i : i + STATISTICS_CHUNK], scale) for i in range(0, len(images), STATISTICS_CHUNK)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _statistics(images: np.ndarray, scale: float) -> pd.DataFrame:
+    rgb = images.astype(np.float64) / scale
     luminance = rgb @ np.array([0.299, 0.587, 0.114])  # [N, H, W]
-    saturation = rgb.max(axis=3) - rgb.min(axis=3)
-    detail = np.abs(np.stack([ndimage.laplace(img, mode="nearest") for img in luminance]))
+    saturation = np.ptp(rgb, axis=3)
+    # each crop's own Laplacian (second differences along its rows and columns, edges repeated)
+    second = [ndimage.correlate1d(luminance, [1.0, -2.0, 1.0], axis=a, mode="nearest") for a in (1, 2)]
+    detail = np.abs(second[0] + second[1])
 
     def mean(x: np.ndarray, region: str) -> np.ndarray:
         return _region(x, region).mean(axis=(1, 2))
@@ -108,11 +119,13 @@ def evaluated_sentence(cfg: Config) -> str:
     return text
 
 
-def test_table(cfg: Config, models: tuple[str, ...] | None = None) -> pd.DataFrame:
+def test_table(cfg: Config, models: tuple[str, ...] | None = None, baselines: bool = True) -> pd.DataFrame:
     """The age datasets' test photos: labelled age, dataset, sex, race, each model's prediction (default: this
-    build's ``networks``), the mean-age baseline and the hand-made baseline (years); on FAHR-Synth also the true
-    age, the biological-age gap and the apparent age."""
+    build's ``networks``) and, with ``baselines``, the mean-age and hand-made baselines (years); on FAHR-Synth also
+    the true age, the biological-age gap and the apparent age."""
     table = cohort.build(cfg, "age", models or networks(cfg))
+    if not baselines:
+        return table.frame[table.frame["split"] == "test"].reset_index()
     frame = table.frame.assign(**{"mean-age baseline": table.split("train")["age"].mean()})
     photos = common.cohort(cfg, "age").set_index("image_id").loc[frame.index]
     used = photos["split"].isin(("train", "test"))

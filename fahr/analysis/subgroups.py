@@ -38,7 +38,7 @@ def age_group(ages: pd.Series, edges: tuple[int, ...]) -> pd.Series:
 
 def faceage_table(cfg: Config) -> pd.DataFrame:
     """The FaceAge test photos with prediction, labelled age, sex, race, dataset, age group and error (years)."""
-    frame = faceage.test_table(cfg, models=("faceage",))
+    frame = faceage.test_table(cfg, models=("faceage",), baselines=False)
     frame["age group"] = age_group(frame["age"], AGE_GROUPS_PHOTOS)
     frame["error"] = frame["faceage"] - frame["age"]
     return frame
