@@ -113,6 +113,40 @@ def test_corrupt_and_missing_photos_are_logged_once_counted_and_skipped(faces, c
     assert collate([None, None]) is None
 
 
+def test_decoded_photos_are_kept_between_epochs_and_augmented_anew_within_the_budget(faces, monkeypatch):
+    df, root = faces
+    originals = {rel: (root / rel).read_bytes() for rel in df.path}
+
+    def second_epoch(dataset: FaceDataset) -> tuple[torch.Tensor, torch.Tensor]:
+        for rel, data in originals.items():
+            (root / rel).write_bytes(data)
+        out = []
+        for epoch in range(2):
+            torch.manual_seed(epoch)
+            out.append(torch.cat([b["image"] for b in DataLoader(dataset, batch_size=8, collate_fn=collate)]))
+            if epoch == 0:  # the photos turn black on disk after the first epoch: only a kept copy shows the old
+                for rel in df.path:
+                    Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(root / rel)
+        return out[0], out[1]
+
+    first, second = second_epoch(FaceDataset(df, root, size=SIZE, transform=transforms("finetune", SIZE)))
+    assert second.abs().sum() > 0 and not torch.equal(first, second)  # the old pixels, newly augmented
+    monkeypatch.setattr(FaceDataset, "DECODED_CACHE_BYTES", N * 3 * SIZE * SIZE - 1)  # one byte short: read anew
+    first, second = second_epoch(FaceDataset(df, root, size=SIZE, transform=transforms("finetune", SIZE)))
+    assert first.abs().sum() > 0 and second.abs().sum() == 0  # the black photos now on disk
+
+
+def test_kept_photos_give_the_same_batches_as_reading_them_each_time(faces, monkeypatch):
+    df, root = faces
+    runs = []
+    for budget in (0, 1 << 20):
+        monkeypatch.setattr(FaceDataset, "DECODED_CACHE_BYTES", budget)
+        dataset = FaceDataset(df, root, size=SIZE, transform=transforms("finetune", SIZE))
+        torch.manual_seed(0)
+        runs.append(torch.cat([b["image"] for _ in range(3) for b in DataLoader(dataset, 8, collate_fn=collate)]))
+    assert torch.equal(runs[0], runs[1])
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_transform_stage_gives_the_requested_size_in_unit_range(faces, stage):
     df, root = faces

@@ -126,7 +126,13 @@ class FaceDataset(Dataset):
     ``(image_id, path, reason)`` and returned as None; use ``collate`` to drop it. With DataLoader workers
     each worker process keeps its own ``failures``: the list of the main process is complete only with
     ``num_workers=0`` (the log lines are complete either way).
+
+    Read in the main process (``num_workers=0``), a dataset whose decoded photos fit in ``DECODED_CACHE_BYTES``
+    keeps them, so that later epochs skip the file read and the decoding (about 0.6 ms a photo, up to a fifth of a
+    CPU training step); the augmentation still draws anew each time.
     """
+
+    DECODED_CACHE_BYTES = 1 << 30
 
     def __init__(
         self,
@@ -153,6 +159,8 @@ class FaceDataset(Dataset):
                 raise ValueError(f"label {column!r} is missing in manifest rows {rows} (1-based); drop those rows")
         self.columns = {c: df[c].to_numpy() for c in self.label_columns}
         self.failures: list[tuple[str, str, str]] = []
+        fits = len(self.paths) * 3 * self.size[0] * self.size[1] <= self.DECODED_CACHE_BYTES
+        self._decoded: dict[int, tv_tensors.Image] | None = {} if fits else None
 
     @classmethod
     def from_manifest(cls, path: Path, split: str | None = None, **kwargs: Any) -> FaceDataset:
@@ -170,9 +178,15 @@ class FaceDataset(Dataset):
         return {c: _plain(values[i]) for c, values in self.columns.items()}
 
     def __getitem__(self, i: int) -> dict[str, Any] | None:
+        keep = self._decoded is not None and torch.utils.data.get_worker_info() is None
+        if keep and i in self._decoded:
+            pixels = self.transform(self._decoded[i].clone()).as_subclass(torch.Tensor)
+            return {"image": pixels, "image_id": self.image_ids[i], **labels(self.row(i), self.label_columns)}
         path = manifest.resolve_path(self.paths[i], self.root)
         try:
             image = read_image(path, self.size)
+            if keep:
+                self._decoded[i] = image.clone()
         except FileNotFoundError:
             return self._fail(i, path, "missing image file")
         except Exception as err:  # PIL raises many types (OSError, SyntaxError, DecompressionBombError, …)
