@@ -129,10 +129,16 @@ def test_decoded_photos_are_kept_between_epochs_and_augmented_anew_within_the_bu
                     Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(root / rel)
         return out[0], out[1]
 
-    first, second = second_epoch(FaceDataset(df, root, size=SIZE, transform=transforms("finetune", SIZE)))
+    first, second = second_epoch(
+        FaceDataset(df, root, size=SIZE, transform=transforms("finetune", SIZE), keep_decoded=True)
+    )
     assert second.abs().sum() > 0 and not torch.equal(first, second)  # the old pixels, newly augmented
-    monkeypatch.setattr(FaceDataset, "DECODED_CACHE_BYTES", N * 3 * SIZE * SIZE - 1)  # one byte short: read anew
     first, second = second_epoch(FaceDataset(df, root, size=SIZE, transform=transforms("finetune", SIZE)))
+    assert first.abs().sum() > 0 and second.abs().sum() == 0  # not asked to keep them (evaluation): read anew
+    monkeypatch.setattr(FaceDataset, "DECODED_CACHE_BYTES", N * 3 * SIZE * SIZE - 1)  # one byte short: read anew
+    first, second = second_epoch(
+        FaceDataset(df, root, size=SIZE, transform=transforms("finetune", SIZE), keep_decoded=True)
+    )
     assert first.abs().sum() > 0 and second.abs().sum() == 0  # the black photos now on disk
 
 
@@ -141,7 +147,7 @@ def test_kept_photos_give_the_same_batches_as_reading_them_each_time(faces, monk
     runs = []
     for budget in (0, 1 << 20):
         monkeypatch.setattr(FaceDataset, "DECODED_CACHE_BYTES", budget)
-        dataset = FaceDataset(df, root, size=SIZE, transform=transforms("finetune", SIZE))
+        dataset = FaceDataset(df, root, size=SIZE, transform=transforms("finetune", SIZE), keep_decoded=True)
         torch.manual_seed(0)
         runs.append(torch.cat([b["image"] for _ in range(3) for b in DataLoader(dataset, 8, collate_fn=collate)]))
     assert torch.equal(runs[0], runs[1])

@@ -127,9 +127,9 @@ class FaceDataset(Dataset):
     each worker process keeps its own ``failures``: the list of the main process is complete only with
     ``num_workers=0`` (the log lines are complete either way).
 
-    Read in the main process (``num_workers=0``), a dataset whose decoded photos fit in ``DECODED_CACHE_BYTES``
-    keeps them, so that later epochs skip the file read and the decoding (about 0.6 ms a photo, up to a fifth of a
-    CPU training step); the augmentation still draws anew each time.
+    With ``keep_decoded`` (training: several epochs) and read in the main process (``num_workers=0``), a dataset
+    whose decoded photos fit in ``DECODED_CACHE_BYTES`` keeps them, so that later epochs skip the file read and the
+    decoding (about 0.6 ms a photo, up to a fifth of a CPU training step); the augmentation still draws anew.
     """
 
     DECODED_CACHE_BYTES = 1 << 30
@@ -141,6 +141,7 @@ class FaceDataset(Dataset):
         size: Size = 112,
         transform: Callable[[tv_tensors.Image], torch.Tensor] | None = None,
         label_columns: Sequence[str] = (),
+        keep_decoded: bool = False,
     ) -> None:
         missing = [c for c in ("image_id", "path", *label_columns) if c not in df.columns]
         if missing:
@@ -160,7 +161,7 @@ class FaceDataset(Dataset):
         self.columns = {c: df[c].to_numpy() for c in self.label_columns}
         self.failures: list[tuple[str, str, str]] = []
         fits = len(self.paths) * 3 * self.size[0] * self.size[1] <= self.DECODED_CACHE_BYTES
-        self._decoded: dict[int, tv_tensors.Image] | None = {} if fits else None
+        self._decoded: dict[int, tv_tensors.Image] | None = {} if keep_decoded and fits else None
 
     @classmethod
     def from_manifest(cls, path: Path, split: str | None = None, **kwargs: Any) -> FaceDataset:

@@ -149,10 +149,11 @@ def _ready(cfg: Config, name: str, is_current: Callable[[Config, str], bool], bu
 
 
 def dataset(table: pd.DataFrame, cfg: Config, stage: str, labels: Iterable[str] = ()) -> loading.FaceDataset:
-    """A FaceDataset over a manifest with the stage's augmentation."""
+    """A FaceDataset over a manifest with the stage's augmentation; a training stage's keeps its decoded photos
+    for the next epoch (within ``FaceDataset.DECODED_CACHE_BYTES``)."""
     size = cfg.synth.image_size
     return loading.FaceDataset(table, root=Path("/"), size=size, transform=loading.transforms(stage, size),
-                               label_columns=tuple(labels))  # fmt: skip
+                               label_columns=tuple(labels), keep_decoded=stage != "eval")  # fmt: skip
 
 
 def batches(ds: loading.FaceDataset, batch_size: int, cfg: Config, sampler: Sampler) -> DataLoader:
