@@ -64,3 +64,51 @@ def test_controls_deal_every_photo_to_someone_else_and_a_flat_model_is_never_wit
     assert not crosspath._row("FaceAge agreement", "5 photos", 1.0, crosspath._pearson(flat, varied), 0.0)["within"]
     assert np.isnan(crosspath.log_hr_per_sd(flat, np.arange(1.0, 6.0), np.ones(5)))
     assert "nothing to compare" in crosspath.sentence(pd.DataFrame(columns=crosspath.COLUMNS))
+
+
+def test_matched_joins_prepared_photos_to_their_synth_photos_through_the_key(tmp_path: Path, monkeypatch) -> None:
+    """A hand-made tree: three prepared test photos (one with its dataset prefix, one from IMDB, whose folder is
+    imdb-wiki, one the key does not know) against FAHR-Synth's age cohort of four photos, three in the test split."""
+    root, synth = tmp_path / "tree", tmp_path / "synth"
+    root.mkdir()
+    pd.DataFrame(
+        {
+            "dataset": ["utkface", "imdb-wiki", "utkface"],
+            "path": ["30_1_0_x.jpg", "imdb_crop/01/nm1_1970.jpg", "40_0_0_y.jpg"],
+            "image_id": ["age-0001", "age-0002", "age-0003"],
+            "cohort": ["age", "age", "age"],
+        }
+    ).to_csv(root / crosspath.KEY, index=False)
+    (synth / "age").mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "image_id": ["age-0001", "age-0002", "age-0003", "age-0004"],
+            "path": ["images/1.png", "images/2.png", "images/3.png", "images/4.png"],
+            "age": [30.0, 51.0, 40.0, 9.0],
+            "split": ["test", "test", "train", "test"],
+        }
+    ).to_parquet(synth / "age" / "manifest.parquet")
+    prepared = pd.DataFrame(
+        {
+            "image_id": ["utkface/30_1_0_x.jpg", "imdb_crop/01/nm1_1970.jpg", "unknown.jpg"],
+            "dataset": ["utkface", "imdb", "utkface"],
+            "path": ["/crops/a.png", "/crops/b.png", "/crops/c.png"],
+            "age": [30.0, 51.0, 22.0],
+        }
+    )
+    monkeypatch.setattr(crosspath.common, "cohort", lambda cfg, name, split=None: prepared.copy())
+    cfg = load("smoke", ["data.source=real", f"data.root={root}"])
+    out, synth_test = crosspath.matched(cfg, synth, "age")
+    assert synth_test == 3
+    assert out["synth_id"].tolist()[:2] == ["age-0001", "age-0002"] and pd.isna(out.loc[2, "synth_id"])
+    assert out["synth_age"].tolist()[:2] == [30.0, 51.0] and pd.isna(out.loc[2, "synth_age"])
+    assert out.loc[0, "synth_path"] == str(synth / "age" / "images/1.png")
+    assert out["path"].tolist() == prepared["path"].tolist()  # the real path's own crops, in its order
+    # a key that lists one file twice is refused, and so is a FAHR-Synth folder without the cohort's manifest
+    doubled = pd.read_csv(root / crosspath.KEY)
+    pd.concat([doubled, doubled.iloc[:1]]).to_csv(root / crosspath.KEY, index=False)
+    with pytest.raises(ValueError, match="listed twice"):
+        crosspath.matched(cfg, synth, "age")
+    doubled.to_csv(root / crosspath.KEY, index=False)
+    with pytest.raises(FileNotFoundError, match="the FAHR-Synth cohort that was exported"):
+        crosspath.matched(cfg, tmp_path / "elsewhere", "age")
