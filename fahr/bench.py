@@ -31,7 +31,7 @@ from fahr.explain.faithfulness import deletion_insertion
 from fahr.models.heads import FaceAgeModel, FaceSurvivalModel, save_checkpoint
 from fahr.models.vit import build_encoder
 from fahr.report import compute
-from fahr.stats import concordance
+from fahr.stats import concordance, cox
 from fahr.train import common, pretrain
 from fahr.train.loop import Trainer, read_metrics
 
@@ -193,9 +193,13 @@ def bench_data_formats(cfg: Config, min_seconds: float) -> list[Row]:
         shards.write_shards(table, Path("/"), folder / "shards", maxcount=64)
         transform = loading.transforms("finetune", size)
         dataset = loading.FaceDataset(table, Path("/"), size, transform=transform, label_columns=("age",))
+        kept = loading.FaceDataset(table, Path("/"), size, transform=transform, label_columns=("age",),
+                                   keep_decoded=True)  # fmt: skip
         readers = {
             "loose files": lambda: torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True,
                                                                num_workers=workers, collate_fn=loading.collate),
+            "loose files, decoded photos kept (after the first epoch)": lambda: torch.utils.data.DataLoader(
+                kept, batch_size=batch, shuffle=True, num_workers=workers, collate_fn=loading.collate),
             "shards": lambda: shards.StreamBatches(lambda start: shards.TrainingStream(
                 folder / "shards", batch, len(table) // batch, epoch=0, workers=workers, start=start, size=size,
                 transform=transform, label_columns=("age",), shuffle_buffer=256), workers),
@@ -347,6 +351,30 @@ def bench_bootstrap(cfg: Config, min_seconds: float) -> list[Row]:
     ]  # fmt: skip
 
 
+def bench_cox(cfg: Config, min_seconds: float) -> list[Row]:
+    """One adjusted Cox model of the power simulation (FaceAge and FaceSurvival beyond the clinical factors on a
+    simulated cohort A test split) fitted by lifelines (``cox.fit``, as the chapters do) and by
+    ``cox.coefficients`` (what the simulation uses): fits per second."""
+    from fahr.analysis import survival
+    from fahr.report import power
+
+    n = power.sizes(cfg)["A"]
+    rng = np.random.default_rng(cfg.seed)
+    accuracy = power.Accuracy(power.error_sd(7.0), power.error_sd(7.5), 0.35)
+    frame = power.with_models(rng, power.patients(rng, "clinical-a", n), accuracy)
+    frame = survival.scaled(frame, survival.scales(frame))
+    covariates = [*survival.CLINICAL, survival.score_covariate("faceage", "FaceAge (per decade)", 10.0),
+                  survival.score_covariate("facesurvival sd", "FaceSurvival (per SD)")]  # fmt: skip
+    fits = {"lifelines (cox.fit)": lambda: cox.fit(frame, covariates, check_ph=False),
+            "cox.coefficients": lambda: cox.coefficients(frame, covariates)}  # fmt: skip
+    setting = f"{n} patients, {len(cox.design(frame, covariates).columns) - 2} parameters"
+    rows: list[Row] = []
+    for name, fn in fits.items():
+        seconds, _ = timed(fn, min_seconds=min_seconds)
+        rows.append({"benchmark": f"Cox fit, {name}", "setting": setting, "value": 1 / seconds, "unit": "fits/s"})
+    return rows
+
+
 def bench_saliency(cfg: Config, min_seconds: float) -> list[Row]:
     """Throughput of each saliency map (images/s) with a randomly initialised model of the profile's ViT, for
     ``make bench``: min(cfg.saliency.photos, 16) random photos at the profile's image size."""
@@ -377,6 +405,7 @@ BENCHMARKS: dict[str, Callable[[Config, float], list[Row]]] = {
     "data-formats": bench_data_formats,
     "flops": bench_flops,
     "bootstrap": bench_bootstrap,
+    "cox": bench_cox,
     "saliency": bench_saliency,
 }
 

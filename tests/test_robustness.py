@@ -411,6 +411,12 @@ def test_without_cohort_a_the_chapter_reads_faceage_alone() -> None:
     assert rb.describe_pairs(table).endswith(
         "FaceAge shifts are in years; there is no FaceSurvival without clinical cohort A, which trains it."
     )
+    table.attrs[rb.LANDMARKS_FOUND] = np.array([True, False])  # painted makeup: one face found, one placed
+    assert rb.describe_pairs(table).endswith(
+        "which trains it. For the painted makeup, dlib's HOG detector found the face on 1 of 2 photos; on the other "
+        "1 the 68 points were placed in the box where alignment puts every face, so their regions follow an average "
+        "face there."
+    )
     pairs = rb.paired(slope_frame(), "value")
     slopes = rb.trends(pairs, None, None)
     assert not any("(SD)" in c for c in slopes.columns) and "slope per unit (years)" in slopes

@@ -399,3 +399,20 @@ def test_landmark_regions_follow_each_face_better_than_the_template() -> None:
     np.testing.assert_allclose(crop_landmarks(half), points[:4] / 2, atol=3.0)
     with pytest.raises(ValueError, match="68-point landmarks"):
         landmark_regions(points[:, :5], 112)
+
+
+def test_crops_without_a_found_face_are_counted_and_said() -> None:
+    """``located_landmarks`` tells the faces HOG found from the crops whose points were placed in the alignment box
+    (a flat grey crop always), and the chapters' sentence counts them."""
+    from fahr.data.align import crop_landmarks, landmarks_sentence, located_landmarks
+
+    crops, _ = rendered_faces()
+    grey = np.full_like(crops[:1], 128)
+    points, found = located_landmarks(np.concatenate([crops, grey]))
+    assert not found[-1] and found[:-1].mean() >= 0.5 and np.isfinite(points).all()
+    np.testing.assert_array_equal(points[:-1], crop_landmarks(crops))
+    n, hits = len(found), int(found.sum())
+    assert landmarks_sentence(found, "photos").startswith(
+        f"dlib's HOG detector found the face on {hits} of {n} photos; on the other {n - hits} the 68 points"
+    )
+    assert landmarks_sentence(np.ones(3, bool), "photos") == "dlib's HOG detector found the face on 3 of 3 photos."

@@ -31,6 +31,7 @@ SURGERY = ("facelift", "blepharoplasty")
 NUISANCE_EXCLUDED = ("makeup", *SURGERY)  # conditions that change the face itself, not only the photo
 PAIR_COLUMNS = ("pair_id", "condition", "strength")
 NO_REFERENCE = "people without a reference photo"  # attrs key of a photographed pairs table
+LANDMARKS_FOUND = "landmarks found"  # attrs key of operations_table with makeup: per photo, HOG found the face
 UNITS = {"yaw": "°", "pitch": "°", "roll": "°", "light_direction": "°"}  # the other strengths have no unit
 
 
@@ -97,7 +98,8 @@ def scaled(pairs: pd.DataFrame, scale: float) -> pd.DataFrame:
 def describe_pairs(table: pd.DataFrame) -> str:
     """A Markdown sentence on the pairs table: people, photos, perturbed photos per person, the people left out for
     want of a usable reference photo (``photographed``), and the SD of FaceSurvival's log-risk over the reference
-    photos (log hazard), the unit of its shifts (FaceAge's alone when the table has no FaceSurvival ``risk``)."""
+    photos (log hazard), the unit of its shifts (FaceAge's alone when the table has no FaceSurvival ``risk``), and,
+    where makeup was painted on real photos, on how many the landmarks were found on the face."""
     reference = table[table["condition"] == "reference"]
     lost = table.attrs.get(NO_REFERENCE, 0)
     text = (
@@ -107,12 +109,17 @@ def describe_pairs(table: pd.DataFrame) -> str:
     if lost:
         text += f" ({lost} more left out: their reference photo was not usable, e.g. no face was found)"
     text += ". FaceAge shifts are in years"
+    found = table.attrs.get(LANDMARKS_FOUND)
     if "risk" not in table:
-        return text + "; there is no FaceSurvival without clinical cohort A, which trains it."
-    return (
-        f"{text}; FaceSurvival shifts are in units of the SD of its log-risk over the reference photos "
-        f"({reference_sd(table, 'risk'):.3f} log hazard), so that the two models can be compared."
-    )
+        text += "; there is no FaceSurvival without clinical cohort A, which trains it."
+    else:
+        text += (
+            f"; FaceSurvival shifts are in units of the SD of its log-risk over the reference photos "
+            f"({reference_sd(table, 'risk'):.3f} log hazard), so that the two models can be compared."
+        )
+    if found is not None:
+        text += " For the painted makeup, " + align.landmarks_sentence(found, "photos")
+    return text
 
 
 def summary(pairs: pd.DataFrame, scale: float = 1.0) -> pd.DataFrame:
@@ -403,7 +410,7 @@ def operations_table(
     points = None
     if makeup:
         levels += [("makeup", s) for s in world.PERTURBATIONS["makeup"]]
-        points = align.file_landmarks(photos["path"].tolist(), x.shape[-1])
+        points, found = align.file_landmarks(photos["path"].tolist(), x.shape[-1])
     frames = []
     with torch.no_grad():
         for condition, strength in levels:
@@ -412,7 +419,10 @@ def operations_table(
                    for name, m in loaded.items()}  # fmt: skip
             frames.append(people.assign(condition=condition, strength=strength,
                                         **{k: v.numpy() for k, v in out.items()}))  # fmt: skip
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True)
+    if makeup:
+        out.attrs[LANDMARKS_FOUND] = found
+    return out
 
 
 def warp_table(cfg, batch_size: int = 128) -> pd.DataFrame:

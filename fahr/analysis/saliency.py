@@ -68,6 +68,7 @@ class Explained:
     ig_delta: np.ndarray  # [N] integrated-gradients completeness error
     faithfulness: Faithfulness | None = None
     images: np.ndarray | None = field(default=None, repr=False)  # [N, H, W, 3], non-clinical cohorts only
+    landmarks_found: np.ndarray | None = None  # [N] real photos: HOG found the face the regions follow
 
     @property
     def clinical(self) -> bool:
@@ -98,16 +99,18 @@ def photos(cfg, cohort: str, split: str = "test", n: int | None = None) -> tuple
     return images, table[["image_id"]].merge(rows, on="image_id")
 
 
-def region_maps(rows: pd.DataFrame, size: int) -> np.ndarray:
+def region_maps(rows: pd.DataFrame, size: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Named-region label maps ``[N, H, W]``: FAHR-Synth photos' own, rendered again from their truth rows; real
     photos', laid out on each face's own 68 landmarks (``landmark_regions``; ``template_regions`` is the layout
-    of an average face, for comparison)."""
+    of an average face, for comparison), with whether each face's landmarks were found on it (None for FAHR-Synth's
+    rendered maps)."""
     if "texture_seed" not in rows.columns:  # no truth rows: real aligned photos
-        return landmark_regions(align.file_landmarks(rows["path"].tolist(), size), size)
+        points, found = align.file_landmarks(rows["path"].tolist(), size)
+        return landmark_regions(points, size), found
     return np.stack(
         [render(*cohorts.face_of(cohorts.plain_row(row)), size=size, with_regions=True).regions
          for row in rows.to_dict("records")]
-    )  # fmt: skip
+    ), None  # fmt: skip
 
 
 def explain(cfg, model_name: str, cohort: str, split: str = "test", faithful: bool = True) -> Explained:
@@ -124,30 +127,37 @@ def explain(cfg, model_name: str, cohort: str, split: str = "test", faithful: bo
         faith = deletion_insertion(model, x, baseline, maps, seed=cfg.seed)
         seconds["deletion and insertion"] = time.perf_counter() - started
     clinical = cohort.startswith("clinical")
+    regions, found = region_maps(rows, x.shape[-1])
     return Explained(
         model=model_name, cohort=cohort, image_ids=rows["image_id"].tolist(), outputs=forward(model, x).numpy(),
         baseline_output=float(forward(model, baseline)[0]), maps={k: v.numpy() for k, v in maps.items()},
-        regions=region_maps(rows, x.shape[-1]), mean_image=baseline[0].permute(1, 2, 0).numpy(), seconds=seconds,
-        ig_delta=delta.numpy(), faithfulness=faith,
+        regions=regions, mean_image=baseline[0].permute(1, 2, 0).numpy(), seconds=seconds,
+        ig_delta=delta.numpy(), faithfulness=faith, landmarks_found=found,
         images=None if clinical else x.permute(0, 2, 3, 1).numpy(),
     )  # fmt: skip
 
 
 def describe(cfg, age: Explained, survival: Explained | None) -> str:
     """A Markdown sentence on what was explained: photos of the age datasets (``age``) and of the clinical cohort
-    (``survival``; None without clinical cohort A), image size (pixels), seed, occlusion square and stride (pixels)
-    and integrated-gradients steps."""
+    (``survival``; None without clinical cohort A), image size (pixels), seed, occlusion square and stride (pixels),
+    integrated-gradients steps and, on real photos, on how many the regions' landmarks were found on the face."""
     s = cfg.saliency
     clinical = (
         f"**{len(survival.image_ids)}** of clinical cohort A (FaceSurvival, and FaceAge again on the same photos)"
         if survival is not None
         else "none of clinical cohort A, which is not provided (so no FaceSurvival)"
     )
-    return (
+    text = (
         f"**{len(age.image_ids)} test photos** of the age datasets (FaceAge) and {clinical}, {cfg.synth.image_size}×"
         f"{cfg.synth.image_size} pixels, drawn with seed {cfg.seed}. Occlusion square {s.occlusion_window} px, "
         f"stride {s.occlusion_stride} px; integrated gradients with {s.ig_steps} steps."
     )
+    found = [run.landmarks_found for run in (age, survival) if run is not None and run.landmarks_found is not None]
+    if found:
+        text += " The facial regions follow each face's own 68 landmarks: " + align.landmarks_sentence(
+            np.concatenate(found), "photos"
+        )
+    return text
 
 
 def ig_completeness_error(explained: list[Explained]) -> float:

@@ -203,31 +203,50 @@ def crop_landmarks(crops: Sequence[np.ndarray], detector: FaceDetector | None = 
     where it finds none there, from the box where alignment puts every face (``CROP_BOX_112`` scaled). For the
     makeup of ``fahr.data.perturb`` and the facial regions of
     ``fahr.explain.regions`` on real photos, which carry no per-pixel region map."""
+    return located_landmarks(crops, detector)[0]
+
+
+def located_landmarks(
+    crops: Sequence[np.ndarray], detector: FaceDetector | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``crop_landmarks`` and, per crop, whether HOG found the face (True) or its points were placed in the
+    alignment box (False), for a chapter to say how many faces its regions followed."""
     import dlib
 
     detector = detector or default_detector()
-    out = []
+    out, found = [], []
     for crop in crops:
         image = _as_rgb(np.asarray(crop))
         target = template(image.shape[0])
         faces = detector.detect(image)
         distance = [float(np.linalg.norm(f.landmarks - target, axis=1).mean()) for f in faces]
-        if faces and min(distance) <= CROP_MATCH * float(np.linalg.norm(target[1] - target[0])):
+        found.append(bool(faces) and min(distance) <= CROP_MATCH * float(np.linalg.norm(target[1] - target[0])))
+        if found[-1]:
             out.append(faces[int(np.argmin(distance))].points)  # the face alignment put on the template
             continue
         scale = image.shape[0] / TEMPLATE_SIZE
         rect = dlib.rectangle(*(round(v * scale) for v in CROP_BOX_112))
         out.append(np.array([(p.x, p.y) for p in _shape_predictor()(image, rect).parts()], dtype=np.float64))
-    return np.stack(out) if out else np.zeros((0, 68, 2))
+    return (np.stack(out) if out else np.zeros((0, 68, 2))), np.array(found, dtype=bool)
 
 
-def file_landmarks(paths: Sequence[str | os.PathLike], size: int) -> np.ndarray:
-    """``crop_landmarks`` of aligned crop files, in pixels of the crops resized to ``size``×``size`` (the size the
-    models read)."""
+def file_landmarks(paths: Sequence[str | os.PathLike], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``located_landmarks`` of aligned crop files: the points in pixels of the crops resized to ``size``×``size``
+    (the size the models read), and whether HOG found each face."""
     crops = [read_image(p) for p in paths]
-    points = crop_landmarks(crops)
+    points, found = located_landmarks(crops)
     scale = np.array([[size / c.shape[1], size / c.shape[0]] for c in crops]).reshape(-1, 1, 2)
-    return points * scale
+    return points * scale, found
+
+
+def landmarks_sentence(found: np.ndarray, what: str) -> str:
+    """How many of the crops' landmarks were found on the face (``located_landmarks``), for a chapter's text."""
+    placed = int((~np.asarray(found, dtype=bool)).sum())
+    text = f"dlib's HOG detector found the face on {len(found) - placed} of {len(found)} {what}"
+    if not placed:
+        return text + "."
+    return text + (f"; on the other {placed} the 68 points were placed in the box where alignment puts every face, "
+                   "so their regions follow an average face there.")  # fmt: skip
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
