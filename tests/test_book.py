@@ -109,6 +109,7 @@ def test_chapter_renders_in_chromium_with_its_title_and_figures(built, reports_d
     assert dom.returncode == 0, dom.stderr[-2000:]
     heading = re.search(r"<h1[^>]*>(.*?)</h1>", dom.stdout, re.S)
     assert heading and title in heading.group(1)
+    assert "object at 0x" not in dom.stdout and "display.Markdown object" not in dom.stdout  # a repr, not a text
     images = re.findall(r"<img[^>]+src=\"([^\"]+\.png)\"", dom.stdout)
     assert images, "the chapter shows no figure"
     for src in images:
