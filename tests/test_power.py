@@ -98,6 +98,7 @@ def test_the_power_table_is_computed_for_a_synth_build_and_left_out_on_real_data
     assert set(table["blinded"]) == {"FaceAge", "FaceSurvival"}
     sentence = power.sentence(table, t)
     assert "3 simulated builds" in sentence and "MAE 8.00 y" in sentence and "made blind" in sentence
+    assert sentence.endswith(power.UNSIMULATED) and "show no power (—)" in sentence
     assert power.table(smoke, t.drop(index="c.A.FaceSurvival")).empty  # a number it needs is missing
     assert "not computed" in power.sentence(power.table(smoke, t.drop(index="c.A.FaceSurvival")), t)
     real = config.load("smoke", {"data.source": "real"})

@@ -45,6 +45,13 @@ from fahr.report import claims
 from fahr.stats import concordance, cox
 
 SIMULATED = ("FaceSurvival quartiles", "Independent cohort", "FaceAge prognosis", "Combination", "Complementary")
+# why the other claims have no power beside their verdict
+UNSIMULATED = (
+    "The other claims are about what the trained networks themselves do (their errors photo by photo, their shifts "
+    "under an image operation, their saliency maps), which a draw from the planted model cannot stand in for without "
+    "rendering and training again: they show no power (—). Their confidence intervals carry their uncertainty, and "
+    "`make spread` shows how far each number moves from seed to seed."
+)
 CALIBRATION_PATIENTS = 2000  # cohort-A patients on which FaceSurvival's noise is matched to the measured C
 
 
@@ -279,9 +286,9 @@ def sentence(power_table: pd.DataFrame, t: claims.Table) -> str:
     text += (
         f"With the model a claim is about made blind (a FaceAge reading chronological age only, a FaceSurvival "
         f"reading nothing of the face), a claim is reproduced in at most "
-        f"{float(power_table.loc[worst, 'control']):.0%} of the simulated builds ({worst})."
+        f"{float(power_table.loc[worst, 'control']):.0%} of the simulated builds ({worst}). "
     )
-    return text
+    return text + UNSIMULATED
 
 
 def for_build(cfg: Config, t: claims.Table) -> pd.DataFrame | None:
