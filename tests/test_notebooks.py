@@ -62,10 +62,3 @@ def test_each_data_source_sees_one_title_one_start_and_no_cell_of_the_other(path
     if source == "real":
         reached = [c for c in code if "fahr.data.synth" in c]
         assert not reached, f"{path.name}: real-data cells reach for FAHR-Synth: {reached}"
-
-
-def test_plain_tables_show_floats_as_a_reader_reads_them() -> None:
-    from fahr.report.notebook import number
-
-    shown = [number(x) for x in (1.0, 32.0, 2.640920, 0.004387, 7.45123, 12345.678, 2.3e-05, -0.5, float("nan"))]
-    assert shown == ["1", "32", "2.641", "0.004387", "7.451", "12345.7", "2.30e-05", "-0.5", "NaN"]

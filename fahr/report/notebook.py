@@ -39,18 +39,6 @@ class Chapter:
         )
 
 
-def number(x: float) -> str:
-    """How a chapter's plain tables show a float: whole numbers without decimals, others with four significant
-    digits (``1.0`` → ``1``, ``2.640920`` → ``2.641``, ``0.004387`` → ``0.004387``), tiny ones in scientific form."""
-    if x != x:  # NaN
-        return "NaN"
-    if float(x).is_integer() and abs(x) < 1e15:
-        return f"{x:.0f}"
-    if abs(x) >= 1e4:
-        return f"{x:.1f}"
-    return f"{x:.4g}" if abs(x) >= 1e-4 else f"{x:.2e}"
-
-
 def start(name: str, profile: str, overrides: Any = None) -> Chapter:
     """Load the chapter's config (profile + papermill ``overrides``), seed, set threads, print the header."""
     from IPython.display import Markdown, display
@@ -59,7 +47,6 @@ def start(name: str, profile: str, overrides: Any = None) -> Chapter:
     cfg = config.load(profile, values)
     runtime.set_threads(cfg.torch_threads)
     runtime.seed_everything(cfg.seed)
-    pd.set_option("display.float_format", number)  # not six decimals on every float of a plain table
     chapter = Chapter(name=name, cfg=cfg, overrides=values, started=provenance.now())
     display(Markdown(chapter.header()))
     return chapter
