@@ -180,19 +180,18 @@ class FaceDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any] | None:
         keep = self._decoded is not None and torch.utils.data.get_worker_info() is None
-        if keep and i in self._decoded:
-            pixels = self.transform(self._decoded[i].clone()).as_subclass(torch.Tensor)
-            return {"image": pixels, "image_id": self.image_ids[i], **labels(self.row(i), self.label_columns)}
-        path = manifest.resolve_path(self.paths[i], self.root)
-        try:
-            image = read_image(path, self.size)
+        image = self._decoded.get(i) if keep else None
+        if image is None:
+            path = manifest.resolve_path(self.paths[i], self.root)
+            try:
+                image = read_image(path, self.size)
+            except FileNotFoundError:
+                return self._fail(i, path, "missing image file")
+            except Exception as err:  # PIL raises many types (OSError, SyntaxError, DecompressionBombError, …)
+                return self._fail(i, path, f"unreadable image ({type(err).__name__}: {err})")
             if keep:
-                self._decoded[i] = image.clone()
-        except FileNotFoundError:
-            return self._fail(i, path, "missing image file")
-        except Exception as err:  # PIL raises many types (OSError, SyntaxError, DecompressionBombError, …)
-            return self._fail(i, path, f"unreadable image ({type(err).__name__}: {err})")
-        pixels = self.transform(image).as_subclass(torch.Tensor)  # [3, H, W] float32
+                self._decoded[i] = image
+        pixels = self.transform(image.clone() if keep else image).as_subclass(torch.Tensor)  # [3, H, W] float32
         return {"image": pixels, "image_id": self.image_ids[i], **labels(self.row(i), self.label_columns)}
 
     def _fail(self, i: int, path: Path, reason: str) -> None:

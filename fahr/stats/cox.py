@@ -122,18 +122,7 @@ def fit(
         warnings.simplefilter("ignore")
         model.fit(x, duration_col="time", event_col="event")
     s = model.summary
-    table = pd.DataFrame(
-        {
-            "coef": s["coef"],
-            "se": s["se(coef)"],
-            "hr": np.exp(s["coef"]),
-            "lower": np.exp(s["coef"] - Z95 * s["se(coef)"]),
-            "upper": np.exp(s["coef"] + Z95 * s["se(coef)"]),
-            "z": s["z"],
-            "p": s["p"],
-        }
-    )
-    table.index.name = "term"
+    table = _hazard_ratios(s["coef"], s["se(coef)"], s.index).assign(z=s["z"], p=s["p"])
     return CoxResult(
         name=name,
         terms=terms,
@@ -166,14 +155,15 @@ def coefficients(frame: pd.DataFrame, covariates: Sequence[Covariate], max_steps
     def evaluate(beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Log partial likelihood, its gradient and the information matrix at ``beta``."""
         eta = z @ beta
-        w = np.exp(eta - eta.max())
+        top = eta.max()  # shifted before exp: no overflow
+        w = np.exp(eta - top)
         s0 = np.cumsum(w)[last][died]
         mean = np.cumsum(w[:, None] * z, axis=0)[last][died] / s0[:, None]
         # Σ_deaths (Σ_risk set w·z·zᵀ)/s0 = Σ_rows w·z·zᵀ·(Σ of 1/s0 over the deaths whose risk set holds the row)
         share = np.zeros(len(z))
         np.add.at(share, last[died], 1.0 / s0)
         share = np.cumsum(share[::-1])[::-1] * w
-        loglik = float((eta[died] - eta.max() - np.log(s0)).sum())
+        loglik = float((eta[died] - top - np.log(s0)).sum())
         return loglik, (z[died] - mean).sum(axis=0), (z * share[:, None]).T @ z - mean.T @ mean
 
     beta = np.zeros(z.shape[1])
@@ -191,9 +181,14 @@ def coefficients(frame: pd.DataFrame, covariates: Sequence[Covariate], max_steps
             break
     else:
         raise RuntimeError(f"Cox fit did not converge in {max_steps} Newton steps")
-    se = np.sqrt(np.diag(np.linalg.inv(information)))
-    return pd.DataFrame({"coef": beta, "se": se, "hr": np.exp(beta), "lower": np.exp(beta - Z95 * se),
-                         "upper": np.exp(beta + Z95 * se)}, index=pd.Index(x.columns, name="term"))  # fmt: skip
+    return _hazard_ratios(beta, np.sqrt(np.diag(np.linalg.inv(information))), x.columns)
+
+
+def _hazard_ratios(coef: Sequence[float], se: Sequence[float], terms: Sequence[str]) -> pd.DataFrame:
+    """Per term: coefficient, standard error, hazard ratio and its Wald 95 % interval."""
+    coef, se = np.asarray(coef, dtype=float), np.asarray(se, dtype=float)
+    return pd.DataFrame({"coef": coef, "se": se, "hr": np.exp(coef), "lower": np.exp(coef - Z95 * se),
+                         "upper": np.exp(coef + Z95 * se)}, index=pd.Index(terms, name="term"))  # fmt: skip
 
 
 def ph_test(model: CoxPHFitter, x: pd.DataFrame) -> pd.DataFrame:
