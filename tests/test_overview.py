@@ -36,3 +36,16 @@ def test_dataset_table_counts_photos_people_sex_and_deaths() -> None:
     assert (a["photos"], a["people"], a["% female"], a["train / val / test"]) == (3, 2, "67", "2 / 0 / 1")
     assert a["% <18 / >80"] == "33 / 33" and a["deaths"] == "67 %" and a["age range"] == "10–90"
     assert overview.datasets({"pretrain": table.drop(columns=["age", "event"])}).iloc[0]["age range"] == "—"
+
+
+def test_the_prepared_cohorts_table_names_no_clinical_folder(monkeypatch) -> None:
+    built = pd.DataFrame(
+        {"action": ["prepared", "up to date", "prepared"], "photos": [10, 20, 30], "left out": [0, 1, 2],
+         "folder": ["/data/art/real/age", "/data/art/real/clinical-a", "/data/art/real/clinical-b"]},
+        index=pd.Index(["age", "clinical-a", "clinical-b"], name="cohort"),
+    )  # fmt: skip
+    monkeypatch.setattr(overview.prepare, "available", lambda cfg: {"age", "clinical-a", "clinical-b"})
+    monkeypatch.setattr(overview.prepare, "build", lambda cfg, cohorts, progress: built.loc[list(cohorts)])
+    shown = overview.prepare_present(None)
+    assert shown.loc["age", "folder"] == "/data/art/real/age"  # a public dataset's folder stays
+    assert not shown["folder"].str.contains("clinical").any() and shown["photos"].tolist() == [10, 20, 30]

@@ -103,9 +103,12 @@ def examples(cfg: Config, text: str) -> pd.DataFrame:
 
 
 def prepare_present(cfg: Config) -> pd.DataFrame:
-    """Prepare (if absent or stale) every real cohort whose datasets are present; what was done, per cohort."""
+    """Prepare (if absent or stale) every real cohort whose datasets are present; what was done, per cohort, with
+    each public cohort's folder (a clinical cohort's is not shown: the book names no clinical-data path)."""
     have = prepare.available(cfg)
-    return prepare.build(cfg, [c for c in ORDER if c in have], progress=False)
+    done = prepare.build(cfg, [c for c in ORDER if c in have], progress=False)
+    clinical = done.index.str.startswith("clinical")
+    return done.assign(folder=done["folder"].astype(str).where(~clinical, "(not shown: patients)"))
 
 
 def ages(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
