@@ -269,6 +269,42 @@ def cmd_crosspath(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_verdicts(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from fahr.report import verdicts
+
+    cfg = _load(args)
+    try:
+        table, scores = verdicts.build_inputs(cfg)
+        if args.scores:
+            scores = verdicts.replace(scores, args.scores)
+    except (FileNotFoundError, verdicts.ScoresError) as err:
+        print(f"fahr verdicts: {err}", file=sys.stderr)
+        return 2
+    if args.export_scores:
+        out = verdicts.export(scores, args.export_scores)
+        print(f"[verdicts] the scores the verdicts use -> {out}")
+    decided = verdicts.decide(cfg, table, scores)
+    with pd.option_context("display.width", 200, "display.max_colwidth", 120):
+        shown = decided[["claim", "verdict", "this build"]] if args.evidence else decided[["claim", "verdict"]]
+        print(shown.to_string(index=False))
+    if args.adversaries:
+        adversaries = verdicts.adversary_table(table, scores, verdicts.data_name(cfg))
+        with pd.option_context("display.width", 250, "display.max_columns", 30):
+            print(adversaries.T.to_string())
+        print(verdicts.adversary_sentence(adversaries))
+    if args.output:
+        from fahr.core import provenance
+
+        with provenance.atomic_path(args.output) as tmp:
+            decided.to_csv(tmp, index=False)
+        print(f"[verdicts] -> {args.output}")
+    print(f"[verdicts] rules {verdicts.rules.spec_hash()} (fahr/report/rules.py)"
+          + (f"; scores from {args.scores}" if args.scores else ""))  # fmt: skip
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from fahr import predict
     from fahr.core import provenance
@@ -452,6 +488,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synth", type=Path, help="the FAHR-Synth cohorts that were exported (default: the folder "
                    "the export recorded, artifacts/<profile>/synth where `fahr synth --export` ran)")  # fmt: skip
     p.set_defaults(func=cmd_crosspath)
+    p = sub.add_parser("verdicts", help="recompute every verdict of a built book from its score files; judge any "
+                       "model's predictions by the paper's rules (--scores)",
+                       description="Recompute the reproduction report's verdicts from the scores the chapters wrote "
+                       "(artifacts/<profile>/scores/). --export-scores writes them as one CSV; --scores reads such "
+                       "a CSV (any subset of rows and model columns) in place of the build's own "
+                       "predictions.")  # fmt: skip
+    _profile_args(p)
+    p.add_argument("--export-scores", type=Path, metavar="FILE", help="write the scores the verdicts use (CSV)")
+    p.add_argument("--scores", type=Path, metavar="FILE", help="a scores CSV whose predictions replace the build's")
+    p.add_argument("--adversaries", action="store_true", help="also show what each lesser model gets")
+    p.add_argument("--evidence", action="store_true", help="show each verdict's numbers in words")
+    p.add_argument("-o", "--output", type=Path, help="write the verdict table as CSV")
+    p.set_defaults(func=cmd_verdicts)
     p = sub.add_parser("bench", help="run the benchmarks and write a table to the artifacts folder")
     _profile_args(p)
     p.add_argument("--only", help="run only the benchmarks whose name contains this text")

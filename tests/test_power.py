@@ -44,7 +44,8 @@ def test_simulated_patients_carry_what_the_chapters_models_need_and_no_more_trut
 
 def test_a_face_visible_facesurvival_has_the_power_to_show_its_claims_and_a_blind_one_does_not() -> None:
     sharp = power.Accuracy(power.error_sd(3.0), power.error_sd(9.0), 0.0)  # the face-visible oracle itself
-    names = ("FaceSurvival quartiles", "Independent cohort", "Complementary")
+    # not Complementary: it needs FaceAge to add to FaceSurvival too, and nothing adds to the face-visible oracle
+    names = ("FaceSurvival quartiles", "Independent cohort")
     shown = power.reproduced(power.simulate(DEMO, sharp, names, BUILDS))
     assert all(shown[n] >= 0.8 for n in names), shown
     blind = power.reproduced(power.simulate(DEMO, power.blind(sharp, "facesurvival"), names, BUILDS))
@@ -75,7 +76,10 @@ def test_the_demo_world_lets_a_faceage_as_accurate_as_the_demos_show_its_claims_
     acc = power.Accuracy(power.error_sd(a["faceage"]), power.error_sd(a["scratch"]), a["facesurvival_noise"])
     builds = 30
     shown = power.reproduced(power.simulate(DEMO, acc, power.SIMULATED, builds))
-    assert all(p >= 0.8 for p in shown.values()), shown
+    # FaceAge head to head with a prior model only 0.56 y less accurate has no power at the demo's size (issue 25:
+    # the old "adds beyond" test passed ties and worse models); every other clinical claim has
+    assert all(p >= 0.8 for name, p in shown.items() if name != "FaceAge prognosis"), shown
+    assert shown["FaceAge prognosis"] <= 0.2, shown
     names = ("FaceAge prognosis", "Combination")
     blind = power.reproduced(power.simulate(DEMO, power.blind(acc, "faceage"), names, builds))
     assert all(blind[n] == 0.0 for n in names), blind

@@ -202,6 +202,15 @@ def by_decade(frame: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def calibration(frame: pd.DataFrame, model: str = "faceage") -> dict[str, float]:
+    """The slope of ``model``'s prediction on the labelled age over the test photos (least squares), with its
+    95 % interval: 1 for a model that follows age year for year, below 1 for one shrunk toward the mean (which
+    moves less under any change of the face, and so must not pass a robustness test for it)."""
+    fit = stats.linregress(frame["age"].astype(float), frame[model].astype(float))
+    half = float(stats.t.ppf(0.975, len(frame) - 2) * fit.stderr)
+    return {"value": float(fit.slope), "lower": float(fit.slope) - half, "upper": float(fit.slope) + half}
+
+
 def gap_recovery(frame: pd.DataFrame, model: str = "faceage") -> dict[str, float] | None:
     """How well FaceAge's gap (prediction − chronological age) tracks the planted biological-age gap; None on real
     data, which has no planted gap."""
@@ -273,9 +282,11 @@ def headline(
     gap: dict[str, float] | None,
     efficiency: pd.DataFrame,
     differences: pd.DataFrame | None = None,
+    slope: dict[str, float] | None = None,
 ) -> list[Result]:
     """The FaceAge chapter's numbers for the reproduction report (``Result`` each); the oracle and the planted
-    gap only on FAHR-Synth; ``differences`` (``mae_differences``) as ``faceage.mae_vs.<model>``."""
+    gap only on FAHR-Synth; ``differences`` (``mae_differences``) as ``faceage.mae_vs.<model>``; ``slope``
+    (``calibration``) as ``faceage.calibration_slope``."""
     overall = table.loc["all datasets"]
     oracle = float(overall[ORACLE]) if ORACLE in table.columns else None
     out = [
@@ -288,6 +299,9 @@ def headline(
         *([Result("faceage.mae.handmade_baseline", "hand-made image statistics, test MAE",
                   float(overall[HANDMADE]), "years", oracle=oracle)] if HANDMADE in table.columns else []),
     ]  # fmt: skip
+    if slope is not None:
+        out.append(Result("faceage.calibration_slope", "FaceAge on labelled age, slope (test photos)", slope["value"],
+                          "", lower=slope["lower"], upper=slope["upper"]))  # fmt: skip
     for _, row in differences.iterrows() if differences is not None else ():
         out.append(Result(f"faceage.mae_vs.{row['key']}", f"FaceAge test MAE minus {row['compared with']}'s, paired",
                           float(row["MAE difference"]), "years", lower=float(row["lower"]),

@@ -2,8 +2,8 @@
 
 Cohort A's test split is the development analysis set (FaceSurvival trained on A's training split and stopped on
 its validation split); cohort B is the independent cohort. Quartile cut points and the SD that scales the risk
-score are fixed on A's test split and carried unchanged to B; the weights that combine FaceAge and
-FaceSurvival are fitted on A's validation split, so neither evaluation set chooses its own score.
+score are fixed on A's validation split and carried unchanged to A's test split and to B, as are the weights that
+combine FaceAge and FaceSurvival: no evaluation set chooses its own cut points or score.
 
 On FAHR-Synth every model has beside it what the cohort table knows (``fahr.analysis.cohort``): the planted
 hazard ratios and an oracle that uses the latent truth in place of a model's prediction — the true biological age
@@ -125,10 +125,10 @@ def check_deaths(frames: dict[str, pd.DataFrame]) -> None:
 
 
 def load(cfg: Config) -> Analysis:
-    """Predictions (and truth, where there is some) for A's validation and test splits and cohort B, with A-fixed
-    scales; ``TooFewDeaths`` if a cohort cannot support the adjusted models."""
+    """Predictions (and truth, where there is some) for A's validation and test splits and cohort B, with scales
+    fixed on A's validation split; ``TooFewDeaths`` if a cohort cannot support the adjusted models."""
     a, b = cohort_table(cfg, "clinical-a"), cohort_table(cfg, "clinical-b")
-    sc = scales(a.split("test"))
+    sc = scales(a.split("val"))  # chosen on validation data: the evaluation sets never set their own cut points
     frames = {COHORTS[0][0]: scaled(a.split("test"), sc), COHORTS[1][0]: scaled(b.frame, sc)}
     check_deaths(frames)
     return Analysis(cfg, frames, scaled(a.split("val"), sc), sc, a.planted)
@@ -320,6 +320,66 @@ def nested_tests(frame: pd.DataFrame, label: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+COMPARED_FACEAGE = "faceage-scratch"  # the prior face-age model FaceAge is compared with head to head
+
+
+def head_to_head(frame: pd.DataFrame, compared: str = COMPARED_FACEAGE, ties: str = "efron") -> dict[str, float]:
+    """FaceAge against a prior face-age model in one adjusted Cox model holding both (and the clinical factors):
+    the ratio of FaceAge's HR to the prior model's, exp(β_FaceAge − β_prior), each per SD of its part beyond
+    chronological age (the residual of a regression on age, so that the comparison does not depend on either
+    model's scale: a FaceAge shrunk toward the mean carries the same prognosis), with its Wald 95 % interval.
+    Above 1: FaceAge carries more of the prognosis than the prior model on the same patients. Two identical
+    models give exactly 1; a model that merely adds independent noise to the other does not pass."""
+    f = frame.copy()
+    f["faceage beyond age"], f["prior beyond age"] = beyond_age(f, "faceage"), beyond_age(f, compared)
+    covariates = [*CLINICAL, score_covariate("faceage beyond age", "FaceAge (per SD)", _sd(f["faceage beyond age"])),
+                  score_covariate("prior beyond age", "prior (per SD)", _sd(f["prior beyond age"]))]  # fmt: skip
+    return cox.contrast(f, covariates, "FaceAge (per SD)", "prior (per SD)", ties=ties)
+
+
+def _sd(values: pd.Series) -> float:
+    sd = float(values.std())
+    return sd if sd > 0 else 1.0
+
+
+def beyond_age(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """``column`` less its least-squares line on chronological age: what a face-age score says beyond the age."""
+    age = frame["age"].to_numpy(float)
+    design = np.column_stack([np.ones_like(age), age])
+    y = frame[column].to_numpy(float)
+    return y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+
+
+def score_distinctness(frame: pd.DataFrame) -> dict[str, float]:
+    """How much the two scores share beyond chronological age: the Pearson correlation of FaceAge and FaceSurvival
+    after each is regressed on age (a partial correlation), with a Fisher-z 95 % interval. Near ±1: the two scores
+    carry the same information (a FaceSurvival copied from FaceAge); near 0: distinct."""
+    a, b = beyond_age(frame, "faceage"), beyond_age(frame, "facesurvival")
+    if a.std() == 0 or b.std() == 0:
+        return {"value": float("nan"), "lower": float("nan"), "upper": float("nan")}
+    r = float(np.clip(np.corrcoef(a, b)[0, 1], -1.0, 1.0))
+    if abs(r) > 1 - 1e-12:
+        return {"value": r, "lower": r, "upper": r}
+    z, se = np.arctanh(r), 1.0 / np.sqrt(max(len(a) - 4, 1))  # one variable partialled out
+    return {"value": r, "lower": float(np.tanh(z - cox.Z95 * se)), "upper": float(np.tanh(z + cox.Z95 * se))}
+
+
+def comparisons(an: Analysis) -> pd.DataFrame:
+    """Per cohort: FaceAge head to head with the prior model (``head_to_head``) and the two scores' distinctness
+    (``score_distinctness``), as the verdicts read them."""
+    rows = []
+    for label, frame in an.frames.items():
+        rows.append({"cohort": label, "comparison": "FaceAge / prior model, aHR ratio per SD beyond age",
+                     **head_to_head(frame)})  # fmt: skip
+        rows.append({"cohort": label, "comparison": "FaceAge and FaceSurvival beyond age, partial r",
+                     **score_distinctness(frame)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+COMPARISON_KEYS = {"FaceAge / prior model, aHR ratio per SD beyond age": "headtohead.{c}.faceage_vs_prior",
+                   "FaceAge and FaceSurvival beyond age, partial r": "distinct.{c}.scores"}  # fmt: skip
+
+
 def km_groups(an: Analysis, score: str = "facesurvival") -> dict[str, pd.DataFrame]:
     """Per cohort: time, event and the development-cohort quartile of ``score``."""
     return {label: f[["time", "event", f"{score} q"]].rename(columns={f"{score} q": "quartile"})
@@ -369,10 +429,16 @@ def reading(head: pd.DataFrame, lrts: pd.DataFrame, conc: pd.DataFrame, diffs: p
     return "\n".join(out)
 
 
-def headline_results(head: pd.DataFrame, lrts: pd.DataFrame, harrell: pd.DataFrame, diffs: pd.DataFrame) -> list:
+def headline_results(head: pd.DataFrame, lrts: pd.DataFrame, harrell: pd.DataFrame, diffs: pd.DataFrame,
+                     compared: pd.DataFrame | None = None) -> list:  # fmt: skip
     """The FaceSurvival chapter's numbers for the reproduction report (``Result`` each); the oracle and planted
-    values only where the tables carry them (FAHR-Synth)."""
+    values only where the tables carry them (FAHR-Synth); with ``compared`` (``comparisons``), the head-to-head
+    and distinctness numbers."""
     out = []
+    for _, row in (compared if compared is not None else pd.DataFrame()).iterrows():
+        c = row["cohort"][0]
+        out.append(Result(COMPARISON_KEYS[row["comparison"]].format(c=c), f"cohort {c}: {row['comparison']}",
+                          float(row["value"]), "", lower=float(row["lower"]), upper=float(row["upper"])))  # fmt: skip
     keys = {"FaceSurvival: top vs bottom quartile": "q4_vs_q1", "FaceSurvival: per SD": "per_sd",
             "FaceAge: per decade": "faceage_decade"}  # fmt: skip
     for _, row in head.iterrows():

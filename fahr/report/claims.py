@@ -20,27 +20,27 @@ from pathlib import Path
 import pandas as pd
 
 from fahr.core import paths, provenance
-from fahr.report import book
+from fahr.report import book, rules
 from fahr.report.paper import PAPER
 from fahr.stats import ALPHA
 
 Table = pd.DataFrame  # ``fahr.report.results.table``: one row per recorded number, indexed by key
 
-# Every threshold a verdict uses (and ALPHA, the significance level of every test, from fahr.stats)
-MIN_ICC = 0.9  # FaceAge ICC(2,1) under pose and lighting
-MIN_RANK_STABILITY = 0.8  # FaceSurvival Spearman under pose and lighting
-MAX_SURGERY_SHIFT = 1.0  # years: FaceAge change under makeup and surgery
-MIN_SHARE_HR_ABOVE_ONE = 0.75  # of the subgroups with an estimated FaceSurvival aHR
-MAX_SHARED_RANKING = 0.7  # distinct regions: the upper 95 % bound of the two profiles' Spearman stays below "strong"
+# Every threshold a verdict uses, from the one spec (``fahr.report.rules``: each with the reason it is set there)
+MIN_ICC = rules.threshold("min_icc")  # FaceAge ICC(2,1) under pose and lighting
+MIN_RANK_STABILITY = rules.threshold("min_rank_stability")  # FaceSurvival Spearman under pose and lighting
+MAX_SURGERY_SHIFT = rules.threshold("max_surgery_shift")  # years: FaceAge change under makeup and surgery
+MIN_SHARE_HR_ABOVE_ONE = rules.threshold("min_share_hr_above_one")  # of the subgroups with an estimated aHR
+MAX_SHARED_RANKING = rules.threshold("max_shared_ranking")  # distinct: the upper 95 % bound of a correlation
+MIN_CALIBRATION_SLOPE = rules.threshold("min_calibration_slope")  # FaceAge on labelled age: not shrunk
+MIN_CUE_EXCESS = rules.threshold("min_cue_excess")  # saliency share in the planted-cue regions beyond their area
 
 # The smallest effect that would count, per claim tested on an interval: an interval wholly below it is "not
 # reproduced" (the effect, if any, is too small to matter); one that holds it and does not show the effect is
 # "inconclusive".
 SMALLEST = {
-    "quartile_hr": 1.5,  # FaceSurvival's adjusted HR, top vs bottom quartile (the paper reports 3.22)
-    "faceage_hr_decade": 1.05,  # FaceAge's adjusted HR per decade beyond a model (the predecessor's was 1.151)
-    "facesurvival_hr_sd": 1.1,  # FaceSurvival's adjusted HR per SD beyond FaceAge
-    "faceage_mae_gain": 0.25,  # years: how much lower FaceAge's test MAE must be than each model compared
+    name: rules.threshold(name)
+    for name in ("quartile_hr", "faceage_hr_decade", "facesurvival_hr_sd", "faceage_mae_gain", "head_to_head_ratio")
 }
 
 
@@ -49,7 +49,8 @@ def value(t: Table, key: str) -> float:
 
 
 def column(t: Table, key: str, name: str) -> float:
-    return float(t.loc[key, name])
+    """``t[key, name]`` as a float (NaN where the table has no such column: a number recorded without interval)."""
+    return float(t.loc[key, name]) if name in t.columns else float("nan")
 
 
 def beside(t: Table, key: str, name: str, text: str, fmt: str = ".2f") -> str:
@@ -143,8 +144,63 @@ FACESURVIVAL_ADDS = "FaceSurvival added to FaceAge and the clinical factors, aHR
 
 def _added(t: Table, c: str, name: str, what: str) -> str:
     """``what`` (e.g. "FaceAge added to FaceSurvival …, aHR per decade"), the adjusted HR of ``added.{c}.{name}``
-    with its interval, and the likelihood-ratio p of the same addition."""
-    return f"{what} {value_with_ci(t, f'added.{c}.{name}')} (LRT p = {column(t, f'lrt.{c}.{name}', 'p'):.2g})"
+    with its interval and Wald p."""
+    return f"{what} {value_with_ci(t, f'added.{c}.{name}')} (p = {column(t, f'added.{c}.{name}', 'p'):.2g})"
+
+
+def _adds_both_ways(t: Table) -> bool:
+    """The combined model beats each score alone: FaceAge adds to FaceSurvival and FaceSurvival adds to FaceAge
+    (both beyond the clinical factors), in both cohorts. A constant, permuted or copied score fails one direction."""
+    return _shown_in_both("added.{c}.faceage_adds")(t) and _shown_in_both("added.{c}.facesurvival_adds")(t)
+
+
+def _adds_refuted(t: Table) -> bool:
+    return _excluded_in_either("added.{c}.faceage_adds", SMALLEST["faceage_hr_decade"])(t) or _excluded_in_either(
+        "added.{c}.facesurvival_adds", SMALLEST["facesurvival_hr_sd"]
+    )(t)
+
+
+def _distinct_scores(t: Table) -> bool:
+    """The two scores' partial correlation beyond age (``distinct.{c}.scores``) lies within ±``MAX_SHARED_RANKING``
+    in both cohorts: they do not carry the same information."""
+    return _both(t, lambda c: column(t, f"distinct.{c}.scores", "upper") < MAX_SHARED_RANKING
+                 and column(t, f"distinct.{c}.scores", "lower") > -MAX_SHARED_RANKING)  # fmt: skip
+
+
+def _shared_scores(t: Table) -> bool:
+    """The partial correlation's interval lies wholly beyond ±``MAX_SHARED_RANKING`` in either cohort (or is 1)."""
+    return any(column(t, f"distinct.{c}.scores", "lower") >= MAX_SHARED_RANKING
+               or column(t, f"distinct.{c}.scores", "upper") <= -MAX_SHARED_RANKING for c in "AB")  # fmt: skip
+
+
+def _calibrated(t: Table) -> bool:
+    """FaceAge follows age rather than shrinking toward the mean: its calibration slope's lower bound is at least
+    ``MIN_CALIBRATION_SLOPE`` (a shrunk model moves less under any change of the face, and would pass otherwise)."""
+    return column(t, "faceage.calibration_slope", "lower") >= MIN_CALIBRATION_SLOPE
+
+
+def _slope_text(t: Table) -> str:
+    return f"; FaceAge's slope on labelled age {value_with_ci(t, 'faceage.calibration_slope')}"
+
+
+CUES = (("faceage", "age"), ("facesurvival", "frailty"))  # each model's own planted cues (FAHR-Synth)
+
+
+def _cue_keys(t: Table) -> list[tuple[str, str]]:
+    keys = [(f"saliency.{m}.{s}_cue_share", f"saliency.{m}.{s}_cue_area") for m, s in CUES]
+    return [k for k in keys if k[0] in t.index and k[1] in t.index]
+
+
+def _follows_cues(t: Table) -> bool:
+    """On FAHR-Synth, each model puts at least ``MIN_CUE_EXCESS`` more of its saliency in its own planted cues'
+    regions than their share of the area (a shuffled map does not); on real data there are no planted cues."""
+    return all(value(t, share) - value(t, area) >= MIN_CUE_EXCESS for share, area in _cue_keys(t))
+
+
+def _cue_text(t: Table) -> str:
+    parts = [f"{share.split('.')[1]} {value(t, share):.2f} of its saliency in {share.split('.')[2].split('_')[0]}-cue "
+             f"regions covering {value(t, area):.2f} of the area" for share, area in _cue_keys(t)]  # fmt: skip
+    return ("; " + ", ".join(parts)) if parts else ""
 
 
 COMPARED = ("scratch", "mean_baseline", "handmade_baseline")  # the models FaceAge must err less than
@@ -186,7 +242,7 @@ CLAIMS: tuple[Claim, ...] = (
         "FaceAge accuracy",
         "FaceAge has the lowest age error among the models compared",
         f"MAE {PAPER['faceage.mae']} y (APPA-REAL)",
-        ("faceage.mae", "faceage.mae.mean_baseline", "faceage.mae.handmade_baseline"),  # + scratch when trained
+        ("faceage.mae", "faceage.mae.mean_baseline", "faceage.mae.handmade_baseline", "faceage.calibration_slope"),
         lambda t: (
             f"MAE {value(t, 'faceage.mae'):.2f} y"
             + beside(t, "faceage.mae.scratch", "value", "from scratch")
@@ -195,10 +251,15 @@ CLAIMS: tuple[Claim, ...] = (
             + beside(t, "faceage.mae", "oracle", "oracle floor")
             + beside(t, "faceage.mae.appa-real", "value", "APPA-REAL test")
             + _paired_text(t)
+            + _slope_text(t)
+            + f" (criteria: every paired interval below 0 and the slope's lower bound ≥ {MIN_CALIBRATION_SLOPE:g}: "
+            "shrinking a noisy model toward the mean lowers its MAE without reading age any better)"
         ),
-        _faceage_lowest,
+        lambda t: _faceage_lowest(t) and _calibrated(t),
         absolute=True,
-        refute=_faceage_not_lowest,
+        refute=lambda t: (
+            _faceage_not_lowest(t) or column(t, "faceage.calibration_slope", "upper") < MIN_CALIBRATION_SLOPE
+        ),
         smallest=f"FaceAge's MAE {SMALLEST['faceage_mae_gain']:g} y below each model compared",
     ),
     Claim(
@@ -285,64 +346,64 @@ CLAIMS: tuple[Claim, ...] = (
         (
             "survival.A.faceage_decade",
             "survival.B.faceage_decade",
-            "added.A.faceage_beyond_scratch",
-            "added.B.faceage_beyond_scratch",
-            "lrt.A.faceage_beyond_scratch",
-            "lrt.B.faceage_beyond_scratch",
+            "headtohead.A.faceage_vs_prior",
+            "headtohead.B.faceage_vs_prior",
         ),
         lambda t: "; ".join(
             f"{c}: aHR per decade {value_with_ci(t, f'survival.{c}.faceage_decade')}"
-            f"{beside(t, f'survival.{c}.faceage_decade', 'planted', 'planted')}, "
-            f"{_added(t, c, 'faceage_beyond_scratch', 'beyond the scratch model')}"
+            f"{beside(t, f'survival.{c}.faceage_decade', 'planted', 'planted')}; head to head with the prior "
+            f"(from-scratch) model in one adjusted model, ratio of HRs per SD beyond age "
+            f"{value_with_ci(t, f'headtohead.{c}.faceage_vs_prior')}"
             for c in "AB"
         ),
-        _shown_in_both("added.{c}.faceage_beyond_scratch"),
-        refute=_excluded_in_either("added.{c}.faceage_beyond_scratch", SMALLEST["faceage_hr_decade"]),
-        smallest=f"aHR {SMALLEST['faceage_hr_decade']:g} per decade beyond the scratch model",
+        _shown_in_both("headtohead.{c}.faceage_vs_prior"),
+        refute=_excluded_in_either("headtohead.{c}.faceage_vs_prior", SMALLEST["head_to_head_ratio"]),
+        smallest=f"FaceAge's HR per SD {SMALLEST['head_to_head_ratio']:g}× the prior model's, both in one model",
     ),
     Claim(
         "Combination",
         "Combining FaceAge and FaceSurvival improves prognostic accuracy",
         "improved (LRT, concordance)",
-        (
-            "added.A.faceage_adds",
-            "added.B.faceage_adds",
-            "lrt.A.faceage_adds",
-            "lrt.B.faceage_adds",
-            "cdiff.A.FaceAge + FaceSurvival − FaceSurvival",
-            "cdiff.B.FaceAge + FaceSurvival − FaceSurvival",
-        ),
+        ("added.A.faceage_adds", "added.B.faceage_adds", "added.A.facesurvival_adds", "added.B.facesurvival_adds"),
         lambda t: (
             "; ".join(
-                f"{c}: {_added(t, c, 'faceage_adds', FACEAGE_ADDS)}"
-                f"; unadjusted ΔC {value_with_ci(t, f'cdiff.{c}.FaceAge + FaceSurvival − FaceSurvival', 3)}"
+                f"{c}: {_added(t, c, 'faceage_adds', FACEAGE_ADDS)}, "
+                f"{_added(t, c, 'facesurvival_adds', FACESURVIVAL_ADDS)}"
                 for c in "AB"
             )
-            # the unadjusted ΔC is shown, not judged: chronological age alone raises it, so a FaceAge blind to the
-            # face would pass a test on it
-            + " (judged on the adjusted aHR: the ΔC rises with chronological age alone)"
+            + " (the combination must beat each score alone: a FaceAge blind to the face, or a constant FaceSurvival, "
+            "fails one direction)"
         ),
-        _shown_in_both("added.{c}.faceage_adds"),
-        refute=_excluded_in_either("added.{c}.faceage_adds", SMALLEST["faceage_hr_decade"]),
-        smallest=f"aHR {SMALLEST['faceage_hr_decade']:g} per decade beyond FaceSurvival",
+        _adds_both_ways,
+        refute=_adds_refuted,
+        smallest=(
+            f"aHR {SMALLEST['faceage_hr_decade']:g} per decade of FaceAge, {SMALLEST['facesurvival_hr_sd']:g} "
+            "per SD of FaceSurvival, each beyond the other"
+        ),  # fmt: skip
     ),
     Claim(
         "Complementary",
         "The two scores carry distinct, complementary information",
         "—",
         (
+            "added.A.faceage_adds",
+            "added.B.faceage_adds",
             "added.A.facesurvival_adds",
             "added.B.facesurvival_adds",
-            "lrt.A.facesurvival_adds",
-            "lrt.B.facesurvival_adds",
-        ),
+            "distinct.A.scores",
+            "distinct.B.scores",
+        ),  # fmt: skip
         lambda t: (
-            "; ".join(f"{c}: {_added(t, c, 'facesurvival_adds', FACESURVIVAL_ADDS)}" for c in "AB")
-            + " (the other direction, FaceAge beyond FaceSurvival, is the Combination claim's test)"
+            "; ".join(
+                f"{c}: FaceAge and FaceSurvival beyond age, partial r {value_with_ci(t, f'distinct.{c}.scores')}"
+                for c in "AB"
+            )  # fmt: skip
+            + f" (criteria: each score adds to the other, as in the Combination claim, and the partial r's interval "
+            f"within ±{MAX_SHARED_RANKING:g}: two scores that agree more carry mostly the same information)"
         ),
-        _shown_in_both("added.{c}.facesurvival_adds"),
-        refute=_excluded_in_either("added.{c}.facesurvival_adds", SMALLEST["facesurvival_hr_sd"]),
-        smallest=f"aHR {SMALLEST['facesurvival_hr_sd']:g} per SD beyond FaceAge",
+        lambda t: _adds_both_ways(t) and _distinct_scores(t),
+        refute=lambda t: _adds_refuted(t) or _shared_scores(t),
+        smallest=f"each score adding to the other, with a partial r within ±{MAX_SHARED_RANKING:g}",
     ),
     Claim(
         "Subgroups",
@@ -376,16 +437,20 @@ CLAIMS: tuple[Claim, ...] = (
             "robustness.age.max_shift",
             "robustness.risk.min_spearman",
             "robustness.risk.max_shift",
+            "faceage.calibration_slope",
         ),
         lambda t: (
             f"FaceAge: largest mean shift {_robust(t, 'robustness.age.max_shift'):.2f} y, lowest ICC(2,1) "
             f"{_robust(t, 'robustness.age.min_icc'):.3f}; FaceSurvival: largest shift "
             f"{_robust(t, 'robustness.risk.max_shift'):.2f} SD, lowest rank stability "
             f"{_robust(t, 'robustness.risk.min_spearman'):.2f} "
-            f"(criteria: ICC ≥ {MIN_ICC}, Spearman ≥ {MIN_RANK_STABILITY}){_training_range_text(t)}"
+            f"{_slope_text(t)} (criteria: ICC ≥ {MIN_ICC}, Spearman ≥ {MIN_RANK_STABILITY}, and FaceAge's slope's "
+            f"lower bound ≥ {MIN_CALIBRATION_SLOPE:g}: a FaceAge shrunk toward the mean agrees with itself at any "
+            f"shrink){_training_range_text(t)}"
         ),
         lambda t: (
-            _robust(t, "robustness.age.min_icc") >= MIN_ICC
+            _calibrated(t)
+            and _robust(t, "robustness.age.min_icc") >= MIN_ICC
             and _robust(t, "robustness.risk.min_spearman") >= MIN_RANK_STABILITY
         ),
     ),
@@ -399,6 +464,7 @@ CLAIMS: tuple[Claim, ...] = (
             "surgery.blepharoplasty.age_change",
             "faceage.mae",
             "faceage.mae.mean_baseline",
+            "faceage.calibration_slope",
         ),  # fmt: skip
         lambda t: (
             f"FaceAge MAE {value(t, 'faceage.mae'):.2f} y "
@@ -408,12 +474,15 @@ CLAIMS: tuple[Claim, ...] = (
                 + beside(t, f"surgery.{c}.age_change", "planted", "planted cue change (y equivalent)", "+.1f")
                 for c in ("makeup", "facelift", "blepharoplasty")
             )
-            + f" (criteria: FaceAge beats the mean-age baseline, so that a model blind to the face cannot pass, and "
-            f"|change| ≤ {MAX_SURGERY_SHIFT:g} year; the true age never changed)"
+            + _slope_text(t)
+            + f" (criteria: FaceAge beats the mean-age baseline and its slope's lower bound is ≥ "
+            f"{MIN_CALIBRATION_SLOPE:g}, so that neither a model blind to the face nor one shrunk toward the mean "
+            f"passes, and |change| ≤ {MAX_SURGERY_SHIFT:g} year; the true age never changed)"
         ),
         lambda t: (
-            # a constant model moves by 0 under any change of the face, and fails here
+            # a constant model moves by 0 under any change of the face, a shrunk one by less: both fail here
             value(t, "faceage.mae") < value(t, "faceage.mae.mean_baseline")
+            and _calibrated(t)
             and all(
                 abs(value(t, f"surgery.{c}.age_change")) <= MAX_SURGERY_SHIFT
                 for c in ("makeup", "facelift", "blepharoplasty")
@@ -428,14 +497,17 @@ CLAIMS: tuple[Claim, ...] = (
         lambda t: (
             f"regional profiles correlate with Spearman {value_with_ci(t, 'saliency.distinct.spearman')}, "
             f"permutation p = "
-            f"{column(t, 'saliency.distinct.spearman', 'p'):.3g} (criteria: p < {ALPHA} and the Spearman's upper "
-            f"bound below {MAX_SHARED_RANKING}: a difference too small to matter does not count)"
+            f"{column(t, 'saliency.distinct.spearman', 'p'):.3g}{_cue_text(t)} (criteria: p < {ALPHA} and the "
+            f"Spearman's upper bound below {MAX_SHARED_RANKING}: a difference too small to matter does not count; on "
+            f"FAHR-Synth also each map {MIN_CUE_EXCESS:g} above area in its own cues' regions, since the planted age "
+            "and frailty cues overlap and two maps can differ by noise alone)"
         ),
         lambda t: (
             column(t, "saliency.distinct.spearman", "p") < ALPHA
             and column(t, "saliency.distinct.spearman", "upper") < MAX_SHARED_RANKING
+            and _follows_cues(t)
         ),
-        refute=lambda t: column(t, "saliency.distinct.spearman", "lower") >= MAX_SHARED_RANKING,
+        refute=lambda t: column(t, "saliency.distinct.spearman", "lower") >= MAX_SHARED_RANKING or not _follows_cues(t),
         smallest=f"a Spearman below {MAX_SHARED_RANKING:g}",
     ),
 )

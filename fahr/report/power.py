@@ -158,7 +158,8 @@ CONTROLS = {"FaceSurvival quartiles": "facesurvival", "Independent cohort": "fac
 def simulated_numbers(rng: np.random.Generator, n: dict[str, int], acc: Accuracy, fits: Iterable[str]) -> claims.Table:
     """One simulated build's recorded numbers that the clinical claims read, from the FaceSurvival chapter's own
     adjusted Cox models (``fits`` of "quartiles", "scratch", "both"): FaceSurvival's top-vs-bottom quartile aHR,
-    FaceAge beyond the scratch model, and each score beyond the other, with their 95 % intervals. The models are
+    FaceAge head to head with (and beyond) the scratch model, each score beyond the other and the two scores'
+    partial correlation, with their 95 % intervals. The models are
     fitted by ``cox.coefficients``: the chapter's estimates without lifelines' summaries, a tenth of the time."""
     a = with_models(rng, patients(rng, "clinical-a", n["A"]), acc)
     b = with_models(rng, patients(rng, "clinical-b", n["B"]), acc)
@@ -175,10 +176,12 @@ def simulated_numbers(rng: np.random.Generator, n: dict[str, int], acc: Accuracy
         if "scratch" in fits:
             m = cox.coefficients(f, [*c, scratch, age])
             rows[f"added.{label}.faceage_beyond_scratch"] = _interval(m.loc["FaceAge (per decade)"])
+            rows[f"headtohead.{label}.faceage_vs_prior"] = survival.head_to_head(f)
         if "both" in fits:
             m = cox.coefficients(f, [*c, age, surv])
             rows[f"added.{label}.faceage_adds"] = _interval(m.loc["FaceAge (per decade)"])
             rows[f"added.{label}.facesurvival_adds"] = _interval(m.loc["FaceSurvival (per SD)"])
+            rows[f"distinct.{label}.scores"] = survival.score_distinctness(f)
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

@@ -142,10 +142,28 @@ def coefficients(frame: pd.DataFrame, covariates: Sequence[Covariate], max_steps
     """``fit``'s coefficient table (coef, se, hr, lower, upper) alone, without lifelines' summaries: the partial
     likelihood maximised by Newton–Raphson in a few array operations, for a simulation that fits thousands of models.
     Without tied death times Breslow's likelihood, used here, is Efron's; with ties this returns ``fit``'s table."""
+    beta, covariance, terms = estimates(frame, covariates, max_steps)
+    return _hazard_ratios(beta, np.sqrt(np.diag(covariance)), terms)
+
+
+def estimates(frame: pd.DataFrame, covariates: Sequence[Covariate], max_steps: int = 50, ties: str = "efron"
+              ) -> tuple[np.ndarray, np.ndarray, list[str]]:  # fmt: skip
+    """The coefficients, their covariance matrix (the inverse information) and the terms' names: by Newton–Raphson
+    (``coefficients``) without tied death times, by lifelines (Efron) with them; with ``ties="breslow"`` tied deaths
+    stay in the Newton–Raphson fit as Breslow's approximation (a resampled cohort, whose patients drawn twice tie,
+    in a hundredth of lifelines' time). A design whose information matrix is singular (a score that is a copy of
+    another term) gives NaN, not an error: no contrast can be estimated."""
     x = design(frame, covariates)
     time, event = x.pop("time").to_numpy(), x.pop("event").to_numpy() == 1
-    if not event.any() or pd.Series(time[event]).duplicated().any() or x.shape[1] == 0:
-        return fit(frame, covariates, check_ph=False).table[["coef", "se", "hr", "lower", "upper"]]
+    tied = ties != "breslow" and pd.Series(time[event]).duplicated().any()
+    if not event.any() or tied or x.shape[1] == 0:
+        model = fit(frame, covariates, check_ph=False).model
+        if model is None:
+            return np.zeros(0), np.zeros((0, 0)), []
+        return model.params_.to_numpy(), model.variance_matrix_.to_numpy(), list(model.params_.index)
+    if np.linalg.matrix_rank(x.to_numpy(float) - x.to_numpy(float).mean(axis=0)) < x.shape[1]:
+        nan = np.full(x.shape[1], np.nan)
+        return nan, np.full((x.shape[1], x.shape[1]), np.nan), list(x.columns)
     order = np.argsort(-time, kind="stable")  # latest first: a row's risk set is the rows up to its last tie
     z = x.to_numpy(float)[order]
     z -= z.mean(axis=0)
@@ -181,7 +199,28 @@ def coefficients(frame: pd.DataFrame, covariates: Sequence[Covariate], max_steps
             break
     else:
         raise RuntimeError(f"Cox fit did not converge in {max_steps} Newton steps")
-    return _hazard_ratios(beta, np.sqrt(np.diag(np.linalg.inv(information))), x.columns)
+    return beta, np.linalg.inv(information), list(x.columns)
+
+
+def contrast(frame: pd.DataFrame, covariates: Sequence[Covariate], first: str, second: str, ties: str = "efron"
+             ) -> dict[str, float]:  # fmt: skip
+    """The ratio of two terms' hazard ratios in one model, exp(β_first − β_second), with its Wald 95 % interval and
+    p (from the covariance of the two coefficients): a head-to-head comparison of two scores on the same patients,
+    each adjusted for the other. Two identical scores give the ratio 1 with the interval [1, 1] (nothing tells them
+    apart); a design in which the two cannot be separated otherwise gives NaN."""
+    if np.array_equal(frame[covariates_column(covariates, first)], frame[covariates_column(covariates, second)]):
+        return {"value": 1.0, "lower": 1.0, "upper": 1.0, "p": 1.0}
+    beta, cov, terms = estimates(frame, covariates, ties=ties)
+    i, j = terms.index(first), terms.index(second)
+    d, se = beta[i] - beta[j], np.sqrt(cov[i, i] + cov[j, j] - 2 * cov[i, j])
+    p = float(2 * stats.norm.sf(abs(d / se))) if np.isfinite(se) and se > 0 else np.nan
+    return {"value": float(np.exp(d)), "lower": float(np.exp(d - Z95 * se)), "upper": float(np.exp(d + Z95 * se)),
+            "p": p}  # fmt: skip
+
+
+def covariates_column(covariates: Sequence[Covariate], label: str) -> str:
+    """The table column of the numeric covariate labelled ``label``."""
+    return next(c.column for c in covariates if c.label == label)
 
 
 def _hazard_ratios(coef: Sequence[float], se: Sequence[float], terms: Sequence[str]) -> pd.DataFrame:
