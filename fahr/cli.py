@@ -272,7 +272,7 @@ def cmd_crosspath(args: argparse.Namespace) -> int:
 def cmd_verdicts(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from fahr.report import verdicts
+    from fahr.report import rules, verdicts
 
     cfg = _load(args)
     try:
@@ -300,7 +300,7 @@ def cmd_verdicts(args: argparse.Namespace) -> int:
         with provenance.atomic_path(args.output) as tmp:
             decided.to_csv(tmp, index=False)
         print(f"[verdicts] -> {args.output}")
-    print(f"[verdicts] rules {verdicts.rules.spec_hash()} (fahr/report/rules.py)"
+    print(f"[verdicts] rules {rules.spec_hash()} (fahr/report/rules.py)"
           + (f"; scores from {args.scores}" if args.scores else ""))  # fmt: skip
     return 0
 

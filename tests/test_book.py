@@ -159,3 +159,34 @@ def test_the_book_shows_no_clinical_face_and_no_clinical_path(built) -> None:
     out = subprocess.run([sys.executable, "-m", "fahr.privacy", "--profile", "smoke"], capture_output=True,
                          text=True, env={**os.environ, "FAHR_ARTIFACTS": str(artifacts)})  # fmt: skip
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+def test_fahr_verdicts_recomputes_the_reports_verdicts_and_judges_a_reviewers_scores(built, tmp_path) -> None:
+    """Issue 25 item 5: the verdicts of a built book from its score files, the scores exported, a reviewer's
+    predictions judged in their place, a bad file refused with its row; the report page shows the adversaries."""
+    import pandas as pd
+
+    artifacts, _ = built
+    exported = tmp_path / "scores.csv"
+    out = fahr(artifacts, "verdicts", "--profile", "smoke", "--export-scores", str(exported), "-o",
+               str(tmp_path / "verdicts.csv"), "--adversaries")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    own = pd.read_csv(tmp_path / "verdicts.csv").set_index("claim")["verdict"]
+    page = (artifacts / "smoke" / "html" / "chapters" / "report.html").read_text()
+    assert all(verdict in page for verdict in own), "the report shows other verdicts than fahr verdicts"
+    assert "What a model that cannot do this gets" in page and "Power from the build" in page
+    assert "let a lesser model through" not in out.stdout and "[verdicts] rules" in out.stdout
+    scores = pd.read_csv(exported)
+    assert {"age", "clinical"} == set(scores["part"]) and "bio_age" not in scores.columns
+    reviewer = scores[scores["part"] == "age"][["part", "image_id", "faceage-scratch"]]
+    reviewer.rename(columns={"faceage-scratch": "faceage"}).to_csv(tmp_path / "mine.csv", index=False)
+    out = fahr(artifacts, "verdicts", "--profile", "smoke", "--scores", str(tmp_path / "mine.csv"), "-o",
+               str(tmp_path / "mine-verdicts.csv"))  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    mine = pd.read_csv(tmp_path / "mine-verdicts.csv").set_index("claim")
+    assert mine.loc["FaceAge accuracy", "verdict"].startswith(("not reproduced", "inconclusive"))  # a tie
+    reviewer.iloc[:3].assign(image_id="nobody").to_csv(tmp_path / "bad.csv", index=False)
+    out = fahr(artifacts, "verdicts", "--profile", "smoke", "--scores", str(tmp_path / "bad.csv"))
+    assert out.returncode == 2 and "row 2: age photo 'nobody'" in out.stderr and "Traceback" not in out.stderr
+    out = fahr(tmp_path / "nothing", "verdicts", "--profile", "smoke")
+    assert out.returncode == 2 and "run `fahr book --profile smoke` first" in out.stderr

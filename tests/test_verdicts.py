@@ -108,9 +108,9 @@ def test_no_lesser_model_reproduces_any_claim_and_the_planted_truth_does(adversa
     assert "let a lesser model through:** FaceAge prognosis by worse FaceAge" in verdicts.adversary_sentence(cheat)
 
 
-def test_every_claim_but_the_foundation_and_subgroups_has_an_adversary_that_applies(adversaries) -> None:
+def test_every_claim_but_subgroups_has_an_adversary_that_applies(adversaries) -> None:
     applied = {c for c in adversaries.columns if (adversaries[c] != "—").any()}
-    assert applied == {c.name for c in claims.CLAIMS} - {"Foundation model", "Subgroups"}
+    assert applied == {c.name for c in claims.CLAIMS} - {"Subgroups"}
 
 
 @pytest.mark.parametrize(

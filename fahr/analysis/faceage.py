@@ -76,12 +76,17 @@ def _statistics(images: np.ndarray, scale: float) -> pd.DataFrame:
     })  # fmt: skip
 
 
+def handmade_features(cfg: Config, photos: pd.DataFrame) -> pd.DataFrame:
+    """``image_statistics`` of every photo of a manifest (read at the profile's size)."""
+    size = cfg.synth.image_size
+    return image_statistics(np.stack([loading.read_image(Path(p), size).permute(1, 2, 0).numpy()
+                                      for p in photos["path"]]))  # fmt: skip
+
+
 def handmade_baseline(cfg: Config, photos: pd.DataFrame) -> pd.Series:
     """Age (years) predicted for every photo of ``photos`` by a ridge regression on ``image_statistics``, fitted on
     its training split: how far a few hand-made image statistics get without any learned features."""
-    size = cfg.synth.image_size
-    images = np.stack([loading.read_image(Path(p), size).permute(1, 2, 0).numpy() for p in photos["path"]])
-    features = image_statistics(images)
+    features = handmade_features(cfg, photos)
     train = (photos["split"] == "train").to_numpy()
     fit = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
     fit.fit(features[train], photos.loc[train, "age"])

@@ -55,8 +55,9 @@ def data_name(cfg: Any) -> str:
     return "real data" if cfg.data.source == "real" else "FAHR-Synth"
 
 
-def collect(cfg: Any, chapters: list[str]) -> dict[str, Any]:
-    """Gather the recorded numbers of ``chapters`` (in order) into ``results.json`` and return its content."""
+def collect(cfg: Any, chapters: list[str], write: bool = True) -> dict[str, Any]:
+    """Gather the recorded numbers of ``chapters`` (in order) into ``results.json`` (not written with ``write``
+    False: a reader such as ``fahr verdicts``) and return its content."""
     entries, sources = [], {}
     for name in chapters:
         file = folder(cfg.profile) / f"{name}.json"
@@ -67,7 +68,8 @@ def collect(cfg: Any, chapters: list[str]) -> dict[str, Any]:
         entries += [{**r, "chapter": name} for r in body["results"]]
     content = {"profile": cfg.profile, "data": data_label(cfg), "config_hash": cfg.hash,
                "chapters": sources, "results": entries}  # fmt: skip
-    provenance.write_text(path(cfg.profile), json.dumps(content, indent=1) + "\n")
+    if write:
+        provenance.write_text(path(cfg.profile), json.dumps(content, indent=1) + "\n")
     return content
 
 

@@ -435,6 +435,19 @@ def shuffled_map(t: claims.Table) -> claims.Table:
     return t
 
 
+def foundation_tie(compared: str) -> Callable[[claims.Table], claims.Table]:
+    """The features ``compared`` ("random" or "handmade") put in the place of the pretrained encoder's: the probes
+    on both are the same probes, so their paired difference is exactly 0 at every share."""
+
+    def tie(t: claims.Table) -> claims.Table:
+        t = t.copy()
+        keys = [k for k in t.index if k.startswith("foundation.faceage.") and k.endswith(f".vs_{compared}")]
+        t.loc[keys, [c for c in ("value", "lower", "upper") if c in t.columns]] = 0.0
+        return t
+
+    return tie
+
+
 def planted_truth(scores: Scores) -> Scores:
     """FaceAge = the apparent age on the age photos and the biological age of the patients; FaceSurvival = the
     planted frailty (FAHR-Synth's truth); the prior model stays as built."""
@@ -481,6 +494,10 @@ ADVERSARIES: tuple[Adversary, ...] = (
               recorded=identical_maps),
     Adversary("shuffled saliency map", "FaceSurvival's map shuffled over the pixels", ("Distinct regions",),
               recorded=shuffled_map),
+    Adversary("tie: random encoder as the foundation model", "the pretrained features = a random encoder's",
+              ("Foundation model",), recorded=foundation_tie("random")),
+    Adversary("tie: hand-made features as the foundation model", "the pretrained features = hand-made statistics",
+              ("Foundation model",), recorded=foundation_tie("handmade")),
     Adversary("planted truth (oracle)", "FaceAge = biological (apparent) age, FaceSurvival = planted frailty",
               ("FaceAge accuracy", "FaceAge prognosis", "Combination", "Complementary", "FaceSurvival quartiles",
                "Independent cohort"), planted_truth, oracle=True),
@@ -577,8 +594,8 @@ def build_inputs(cfg) -> tuple[claims.Table, Scores]:
     naming what is missing when the book has not been built."""
     from fahr.report import book
 
-    t = results.table(results.collect(cfg, [n for n in book.CHAPTERS if n != "report"])) if results.folder(
-        cfg.profile).is_dir() else None  # fmt: skip
+    chapters = [n for n in book.CHAPTERS if n != "report"]
+    t = results.table(results.collect(cfg, chapters, write=False)) if results.folder(cfg.profile).is_dir() else None
     scores = load(cfg.profile)
     if t is None or t.empty or (scores.age is None and scores.clinical is None):
         raise FileNotFoundError(f"no built book for profile {cfg.profile!r}: {results.folder(cfg.profile)} and "

@@ -27,3 +27,22 @@ def reconstructions(pictures: dict[str, np.ndarray]) -> plt.Figure:
     names = list(pictures)
     images = [pictures[name][i] for i in range(len(pictures[names[0]])) for name in names]
     return face_grid(images, names * len(pictures[names[0]]), columns=len(names), scale=1.5)
+
+
+def label_efficiency(table: pd.DataFrame) -> plt.Figure | None:
+    """The age probes' test MAE against the share of labelled training people, one line per kind of features
+    (``fahr.analysis.pretraining.label_efficiency``); None without an age dataset."""
+    if table.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for (name, rows), colour in zip(table.groupby("features", sort=False), ("#4C72B0", "#DD8452", "#55A868"),
+                                    strict=False):  # fmt: skip
+        ax.plot(100 * rows["share"], rows["test MAE (years)"], "o-", color=colour, label=name)
+    ax.set_xscale("log")
+    ticks = sorted(100 * table["share"].unique())
+    ax.set_xticks(ticks, [f"{t:g} %" for t in ticks])
+    ax.minorticks_off()
+    ax.set(xlabel="labelled training people used", ylabel="test MAE (years)", title="Age probes on frozen features")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
