@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fahr.core import config
+from fahr.core.errors import CheckpointError
 from fahr.data.manifest import ManifestError
 from fahr.data.real.prepare import RealDataError
 from fahr.report.book import ChapterFailed
@@ -315,8 +316,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     sources: list[Path] = []
     for item in args.photos:
         if item.is_dir():
-            sources += sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in align.IMAGE_EXTENSIONS)
+            sources += sorted(p for p in item.rglob("*") if p.suffix.lower() in align.IMAGE_EXTENSIONS)  # FIFOs too
         elif item.suffix == ".txt":
+            if not align.is_regular(item):
+                print(f"fahr predict: {item}: no such list of photos (or not a regular file)", file=sys.stderr)
+                return 2
             sources += [Path(line.strip()) for line in item.read_text().splitlines() if line.strip()]
         else:
             sources.append(item)
@@ -326,8 +330,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         table = predict.photos(sources, args.faceage, args.facesurvival, device=device, workers=args.workers,
                                normalisation=cfg.published.normalisation, journal=journal)  # fmt: skip
     except importer.WeightsImportError as err:
-        print(f"fahr predict: {args.faceage} is neither a project checkpoint nor an importable FaceAge file: {err}",
-              file=sys.stderr)  # fmt: skip
+        print(f"fahr predict: {err}", file=sys.stderr)
         return 2
     with provenance.artifact(args.output, cfg, "predict", photos=len(table)) as tmp:
         table.to_csv(tmp, index=False)
@@ -520,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["FAHR_ARTIFACTS"] = str(Path(os.environ["FAHR_ARTIFACTS"]).resolve())  # processes agree
     try:
         return args.func(args)
-    except (config.ConfigError, RealDataError, ManifestError) as err:
+    except (config.ConfigError, RealDataError, ManifestError, CheckpointError) as err:
         print(f"fahr {args.command}: {err}", file=sys.stderr)
         return 2
     except ChapterFailed as err:

@@ -42,9 +42,16 @@ matplotlib resamples and writes them; the means of 16, 32 and 64 clinical photos
 ``THRESHOLD`` = 0.7 sits between. Time: 1.4 s of one core per such grid; 10 s for the whole smoke book (20
 images, its text, and building the index). tests/test_privacy.py keeps these claims true.
 
-Not caught (a person would have to do it on purpose): a photo flipped, rotated more than a few degrees, shown in
-other colours (grey-scale, a colour map, a strong overlay), cropped to less than the whole photo, or smaller
-than ``MIN_SIDE`` pixels.
+The scan is the second line of the book's privacy. The first is by construction: every face image a chapter
+shows goes through one writer (``fahr.report.figures.faces``), which refuses an image made from fewer than
+``privacy.min_people`` clinical patients whatever it looks like; ``writer_bypasses`` reports chapter code that
+draws pixels past it, and ``scan_book`` (so ``fahr publish``) counts those as findings. What the scan finds of a
+clinical photo made over as a figure could make it (``recall``: flipped, grey, a colour map, a heat-map overlay,
+rotated, cropped, brightened, blurred, recompressed, at 64 to 200 px) is measured on each build's own photos in
+the Reproducibility chapter; it is weak against changes of colour, crops and rotation, which is why the first
+line does not rely on it. Mirrored copies of the photos and the photos prepare left out are indexed; every
+binary file (whatever its suffix) and every ``data:`` URI (any case, base64 or percent-encoded, nested in SVG)
+is searched.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ import json
 import re
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,17 +93,22 @@ MIN_STD = 6.0  # grey levels: flatter windows (blank figure background) are skip
 THRESHOLD = 0.7  # similarity of a finding
 SAME_PHOTO_MIN, OTHER_MAX, MEAN_MAX = 0.80, 0.60, 0.35  # measured on the smoke cohorts (module docstring)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
-DATA_URI = re.compile(rb"data:image/(?:png|jpe?g|gif|webp|bmp)(?:;[\w=.-]+)*;base64,([A-Za-z0-9+/=\s\\n]+)")
+# a data URI of any image type, in any letter case, its payload base64 or percent-encoded (an SVG's may hold
+# further data URIs: searched again, ``NESTED`` levels deep)
+DATA_URI = re.compile(rb"data:image/([\w.+-]+)((?:;[\w=.+-]+)*?)(;base64)?,([^\"'<>()\s]+(?:\s+[A-Za-z0-9+/=%]+)*)",
+                      re.IGNORECASE)  # fmt: skip
+NESTED = 3
 NOTEBOOK_IMAGES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One breach: a clinical face in an image, or a clinical-data path in a text file.
+    """One breach: a clinical face in an image, a clinical-data path in a text file, or chapter code that draws
+    pixels past the face writer.
 
-    ``kind``: "face" or "path"; ``where``: the file (and the image or line in it); ``what``: the clinical
-    ``image_id`` (face) or the text found (path); ``similarity`` and ``box`` (x, y, width, height in pixels of
-    the image): faces only."""
+    ``kind``: "face", "path" or "bypass"; ``where``: the file (and the image, line or cell in it); ``what``: the
+    clinical ``image_id`` (face), the text found (path) or the call (bypass); ``similarity`` and ``box`` (x, y,
+    width, height in pixels of the image): faces only."""
 
     kind: str
     where: str
@@ -106,6 +119,8 @@ class Finding:
     def __str__(self) -> str:
         if self.kind == "face":
             return f"{self.where}: clinical photo {self.what} shown (similarity {self.similarity:.3f}, box {self.box})"
+        if self.kind == "bypass":
+            return f"{self.where}: draws pixels with {self.what} past the face writer (fahr/report/figures/faces.py)"
         return f"{self.where}: clinical-data path {self.what!r}"
 
 
@@ -212,14 +227,33 @@ def clinical_tables(profile: str, cohorts: Sequence[str] = CLINICAL_COHORTS) -> 
     return out
 
 
+def left_out_photos(profile: str, cohorts: Sequence[str] = CLINICAL_COHORTS) -> list[Path]:
+    """The clinical photos that ``fahr prepare`` left out (no face found, several faces, …: still patients' photos,
+    listed in each real cohort's ``excluded.csv``) that can be read as images."""
+    out = []
+    for name in cohorts:
+        listed = prepare.cohort_dir(profile, name) / "excluded.csv"
+        if listed.is_file():
+            for file in pd.read_csv(listed)["file"].dropna():
+                if align.is_regular(file) and align.file_sha256(file) is not None:
+                    out.append(Path(file))
+    return out
+
+
 def clinical_faces(profile: str, cohorts: Sequence[str] = CLINICAL_COHORTS) -> ClinicalIndex:
     """The index of every photo of the profile's clinical cohorts (``clinical-a`` and ``clinical-b``, FAHR-Synth's
-    and the prepared real ones)."""
+    and the prepared real ones, with the photos prepare left out), each also mirrored (a figure may flip a face)."""
 
     tables = [table for _, table in clinical_tables(profile, cohorts)]
-    paths = [p for table in tables for p in table["path"]]
-    ids = [i for table in tables for i in table["image_id"]]
-    return index_images((align.read_image(p) for p in paths), ids)
+    photos = [(i, align.read_image(p)) for table in tables for i, p in zip(table["image_id"], table["path"],
+                                                                          strict=True)]  # fmt: skip
+    for file in left_out_photos(profile, cohorts):
+        try:
+            photos.append((f"left out by prepare: {file.name}", align.read_image(file)))
+        except Exception:  # noqa: S112 - not decodable: nothing a figure could show
+            continue
+    photos += [(f"{i} (mirrored)", np.ascontiguousarray(im[:, ::-1])) for i, im in photos]
+    return index_images((im for _, im in photos), [i for i, _ in photos])
 
 
 # ------------------------------------------------------------------------------------------ finding faces
@@ -489,20 +523,31 @@ def _notebook_images(path: Path, nb: object) -> Iterator[tuple[str, bytes]]:
                     yield f"{path} cell {c} output {o} ({mime})", data
 
 
+def _data_uris(text: bytes, where: str, depth: int = 0) -> Iterator[tuple[str, bytes]]:
+    """(where, bytes) of every image in ``data:`` URIs of ``text``: base64 or percent-encoded, any letter case; an
+    SVG's own data URIs too."""
+    for k, uri in enumerate(DATA_URI.finditer(text)):
+        payload = urllib.parse.unquote_to_bytes(uri.group(4))
+        data = _b64(payload) if uri.group(3) else payload
+        if not data:
+            continue
+        yield f"{where} embedded image {k}", data
+        if depth < NESTED and b"data:" in data[:1_000_000].lower():  # an SVG that wraps an image
+            yield from _data_uris(data, f"{where} embedded image {k}", depth + 1)
+
+
 def book_images(*folders: Path) -> Iterator[tuple[str, bytes]]:
-    """(where, bytes) of every image in the folders: image files, ``data:`` URIs in text files (HTML, SVG, JS,
-    notebooks' HTML outputs) and the image outputs and attachments of notebooks."""
+    """(where, bytes) of every image in the folders: every binary file (whatever its suffix: ``decode`` knows an
+    image by its content, and skips what is not one), ``data:`` URIs in text files (HTML, SVG, JS, CSS, notebooks'
+    HTML outputs; base64 or percent-encoded, any case, nested in SVG) and the image outputs and attachments of
+    notebooks."""
     for folder in folders:
         for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-            if path.suffix.lower() in IMAGE_SUFFIXES:
+            if path.suffix.lower() in IMAGE_SUFFIXES or not _is_text(path):
                 yield str(path), path.read_bytes()
                 continue
-            if not _is_text(path):
-                continue
             raw = path.read_bytes()
-            for k, uri in enumerate(DATA_URI.finditer(raw)):
-                if data := _b64(uri.group(1)):
-                    yield f"{path} embedded image {k}", data
+            yield from _data_uris(raw, str(path))
             if path.suffix == ".ipynb":
                 try:
                     notebook = json.loads(raw)
@@ -524,6 +569,111 @@ def scan_images(images: Iterable[tuple[str, bytes | np.ndarray]], index: Clinica
             cache[key] = [] if rgb is None else find_faces(rgb, index, threshold)
         findings += [Finding("face", where, m.image_id, m.similarity, m.box) for m in cache[key]]
     return findings
+
+
+# ------------------------------------------------------------------------------------------ how well it finds
+
+TRANSFORMS = ("as is, 64 px", "as is, 128 px", "as is, 200 px", "flipped", "grey", "colour map", "heat-map overlay",
+              "rotated 4°", "cropped to 90 %", "brightened ×1.3", "blurred 1 px", "JPEG quality 60")  # fmt: skip
+
+
+def transformed(photo: np.ndarray, how: str) -> np.ndarray:
+    """What a figure function could plausibly make of a photo (RGB uint8), for ``recall``."""
+    side = {"as is, 64 px": 64, "as is, 200 px": 200}.get(how, 128)
+    im = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA if side < photo.shape[0] else cv2.INTER_CUBIC)
+    grey = cv2.cvtColor(im, cv2.COLOR_RGB2GRAY)
+    if how == "flipped":
+        im = im[:, ::-1]
+    elif how == "grey":
+        im = np.repeat(grey[..., None], 3, axis=2)
+    elif how == "colour map":
+        im = (plt_colormap("viridis")(grey / 255.0)[..., :3] * 255).astype(np.uint8)
+    elif how == "heat-map overlay":
+        heat = plt_colormap("inferno")(cv2.GaussianBlur(grey, (0, 0), 12) / 255.0)[..., :3] * 255
+        im = (0.4 * np.repeat(grey[..., None], 3, axis=2) + 0.6 * heat).astype(np.uint8)
+    elif how == "rotated 4°":
+        matrix = cv2.getRotationMatrix2D((side / 2, side / 2), 4, 1.0)
+        im = cv2.warpAffine(im, matrix, (side, side), borderMode=cv2.BORDER_REPLICATE)
+    elif how == "cropped to 90 %":
+        cut = round(side * 0.05)
+        im = im[cut:-cut, cut:-cut]
+    elif how == "brightened ×1.3":
+        im = np.clip(im.astype(np.float32) * 1.3, 0, 255).astype(np.uint8)
+    elif how == "blurred 1 px":
+        im = cv2.GaussianBlur(im, (0, 0), 1.0)
+    elif how == "JPEG quality 60":
+        ok, encoded = cv2.imencode(".jpg", im[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 60])
+        im = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1]
+    return np.ascontiguousarray(im)
+
+
+def plt_colormap(name: str):
+    import matplotlib
+
+    return matplotlib.colormaps[name]
+
+
+def _on_page(im: np.ndarray) -> bytes:
+    """``im`` alone on a white figure with a margin, as PNG bytes (a lone face in a figure)."""
+    from PIL import Image
+
+    page = np.full((im.shape[0] + 40, im.shape[1] + 40, 3), 255, np.uint8)
+    page[20 : 20 + im.shape[0], 20 : 20 + im.shape[1]] = im
+    buffer = io.BytesIO()
+    Image.fromarray(page).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def recall(index: ClinicalIndex, clinical: Sequence[tuple[str, np.ndarray]], others: Sequence[np.ndarray],
+           transforms: Sequence[str] = TRANSFORMS) -> pd.DataFrame:  # fmt: skip
+    """How well the scan finds a clinical photo made over by each of ``transforms`` (each shown alone in a figure):
+    per transformation, the share of the ``clinical`` photos (id, RGB) found as themselves, and the share of
+    ``others`` (non-clinical faces, made over alike) on which it finds any clinical photo (false positives)."""
+    rows = []
+    for how in transforms:
+        found = 0
+        for image_id, photo in clinical:
+            hits = scan_images([(how, _on_page(transformed(photo, how)))], index)
+            found += any(h.what in (image_id, f"{image_id} (mirrored)") for h in hits)
+        false = sum(bool(scan_images([(how, _on_page(transformed(p, how)))], index)) for p in others)
+        rows.append({"transformation": how, "clinical photos": len(clinical), "found": found,
+                     "recall": found / max(len(clinical), 1), "other faces": len(others), "flagged": false,
+                     "false-positive rate": false / max(len(others), 1)})  # fmt: skip
+    return pd.DataFrame(rows).set_index("transformation")
+
+
+def measured_recall(profile: str, photos: int = 10, seed: int = 0) -> pd.DataFrame:
+    """``recall`` on the profile's FAHR-Synth cohorts: ``photos`` clinical photos drawn by ``seed`` and as many
+    age-cohort faces as the other faces."""
+    index = clinical_faces(profile)
+    tables = [t for _, t in clinical_tables(profile)]
+    table = pd.concat(tables, ignore_index=True)
+    rng = np.random.default_rng(seed)
+    chosen = table.iloc[rng.choice(len(table), size=min(photos, len(table)), replace=False)]
+    clinical = [(i, align.read_image(p)) for i, p in zip(chosen["image_id"], chosen["path"], strict=True)]
+    others = []
+    for folder, load in ((synth.cohort_dir(profile, "age"), lambda: synth.load(profile, "age")[0]),
+                         (prepare.cohort_dir(profile, "age"), lambda: prepare.load(profile, "age"))):  # fmt: skip
+        if (folder / "manifest.parquet").is_file():
+            age = load()
+            drawn = rng.choice(len(age), size=min(photos, len(age)), replace=False)
+            others = [align.read_image(p) for p in age["path"].iloc[drawn]]
+            break
+    return recall(index, clinical, others)
+
+
+def recall_sentence(table: pd.DataFrame, target: float = 0.99) -> str:
+    """A Markdown sentence from ``recall``: what the scan finds, what it misses, what it flags wrongly."""
+    weak = [f"{how} ({r:.0%})" for how, r in table["recall"].items() if r < target]
+    flagged, others = int(table["flagged"].sum()), int(table["other faces"].sum())
+    return (
+        f"On {int(table['clinical photos'].iloc[0])} clinical photos of this build the scan finds "
+        f"{table['recall'].min():.0%}–{table['recall'].max():.0%} of them, by transformation; "
+        + (f"below {target:.0%}: {', '.join(weak)}. " if weak else f"every transformation at least {target:.0%}. ")
+        + f"It flagged {flagged} of {others} other faces shown the same ways (false positives). The scan is the "
+        "second line: what keeps a patient out of the book is the first, the face writer, which refuses any image "
+        "made from too few patients however it looks."
+    )
 
 
 # ------------------------------------------------------------------------------------------ paths in text
@@ -583,6 +733,45 @@ def scan_text(folder: Path, profile: str, cohorts: Sequence[str] = CLINICAL_COHO
 # ------------------------------------------------------------------------------------------ the book
 
 
+# what puts pixels on a figure or into an image file: only fahr/report/figures/faces.py may (the first line)
+PIXEL_WRITERS = frozenset({"imshow", "figimage", "matshow", "imsave", "OffsetImage", "AnnotationBbox", "BboxImage"})
+
+
+def pixel_writers(code: str) -> list[tuple[int, str]]:
+    """(line, name) of every call in ``code`` that draws pixels past the face writer (IPython magics ignored)."""
+    import ast
+
+    plain = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines())
+    try:
+        tree = ast.parse(plain)
+    except SyntaxError as err:
+        return [(err.lineno or 0, "code that cannot be read")]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name in PIXEL_WRITERS or (name == "Image" and "display" in ast.unparse(func)):
+                found.append((node.lineno, name))
+    return sorted(found)
+
+
+def writer_bypasses(folder: Path) -> list[Finding]:
+    """A finding for every chapter notebook's code under ``folder`` that draws pixels past the face writer: the
+    first line of privacy holds only while every face goes through ``fahr.report.figures.faces``."""
+    findings = []
+    for path in sorted(Path(folder).rglob("*.ipynb")):
+        try:
+            cells = json.loads(path.read_text()).get("cells", [])
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            continue
+        for i, cell in enumerate(cells):
+            if isinstance(cell, dict) and cell.get("cell_type") == "code":
+                for line, name in pixel_writers("".join(cell.get("source", ""))):
+                    findings.append(Finding("bypass", f"{path} cell {i} line {line}", name))
+    return findings
+
+
 def book_folders(profile: str) -> list[Path]:
     """What the book shows: the rendered HTML and the executed chapter notebooks."""
 
@@ -590,14 +779,16 @@ def book_folders(profile: str) -> list[Path]:
 
 
 def scan_book(profile: str, threshold: float = THRESHOLD) -> list[Finding]:
-    """Every finding in the profile's book: clinical faces in its images, clinical paths in its text."""
+    """Every finding in the profile's book: chapter code that draws pixels past the face writer, clinical faces in
+    its images, clinical paths in its text."""
     folders = [f for f in book_folders(profile) if f.is_dir()]
     if not folders:
         raise FileNotFoundError(
             f"no book to scan for profile {profile!r}: build it first (fahr book --profile {profile})"
         )
     index = clinical_faces(profile)
-    findings = scan_images((item for folder in folders for item in book_images(folder)), index, threshold)
+    findings = [f for folder in folders for f in writer_bypasses(folder)]
+    findings += scan_images((item for folder in folders for item in book_images(folder)), index, threshold)
     for folder in folders:
         findings += scan_text(folder, profile)
     return findings

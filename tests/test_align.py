@@ -12,6 +12,7 @@ Photos: scikit-image's ``astronaut`` (Eileen Collins, 512×512) and matplotlib's
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -229,7 +230,8 @@ def test_folder_run_flags_bad_files_and_carries_on(tmp_path: Path, photos) -> No
         "garbage.png": "unreadable",
         "people/grace.jpg": "ok",
     }
-    assert list(table.columns) == ["aligned_path", "flag", "n_faces", "residual"]
+    assert list(table.columns) == ["aligned_path", "flag", "n_faces", "residual", "source_sha256"]
+    assert table.loc[str(good), "source_sha256"] == hashlib.sha256(good.read_bytes()).hexdigest()
     written = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file())
     assert written == ["align.journal.jsonl", "astronaut.jpg", "people/grace.jpg"], "crops, same names, a journal"
     for path in table["aligned_path"].dropna():

@@ -21,6 +21,7 @@ from fahr.data.synth.render import REGIONS
 from fahr.explain import attribution, faithfulness
 from fahr.explain.regions import distinctness, profile, regional
 from fahr.models import FaceAgeModel, ViTSpec, build_encoder
+from fahr.report.figures import faces
 from fahr.report.figures import saliency as figures
 from fahr.stats import ALPHA
 
@@ -198,13 +199,18 @@ def test_individual_clinical_maps_are_never_drawn() -> None:
     )  # fmt: skip
     with pytest.raises(ValueError, match="non-clinical"):
         figures.example_figure(clinical)
-    with pytest.raises(ValueError, match="at least 16 photos"):  # an average of one patient is that patient
+    with pytest.raises(faces.PrivacyRefused, match="1 patient"):  # an average of one patient is that patient
         figures.average_figure([clinical])
-    n = sal.MIN_AVERAGED
-    many = replace(
-        clinical, image_ids=[f"p{i}" for i in range(n)], maps={m: np.zeros((n, 8, 8)) for m in attribution.METHODS}
+    n = faces.min_people()
+    photos_of_few = replace(  # many photos, too few people: the count that matters is of patients
+        clinical,
+        image_ids=[f"p{i}" for i in range(n)],
+        maps={m: np.zeros((n, 8, 8)) for m in attribution.METHODS},
+        people=n - 1,
     )
-    assert figures.average_figure([many]) is not None
+    with pytest.raises(faces.PrivacyRefused, match=f"{n - 1} patient"):
+        figures.average_figure([photos_of_few])
+    assert figures.average_figure([replace(photos_of_few, people=n)]) is not None
 
 
 def test_benchmark_rows() -> None:

@@ -119,7 +119,7 @@ def ages(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def example_crops(tables: dict[str, pd.DataFrame], ages_: Sequence[int] = (5, 20, 35, 50, 65, 80, 95),
-                  rows: int = 2) -> tuple[list[np.ndarray], list[str]]:  # fmt: skip
+                  rows: int = 2) -> tuple[list[photo.Face], list[str]]:  # fmt: skip
     """Aligned crops from the public age datasets (never a clinical cohort's): for each age, the photos nearest to
     it, one per row (alternating sexes where the data records sex)."""
     table = tables.get("age")
@@ -131,7 +131,7 @@ def example_crops(tables: dict[str, pd.DataFrame], ages_: Sequence[int] = (5, 20
         group = group if len(group) else table
         for age in ages_:
             row = group.iloc[int(np.argmin(np.abs(group["age"].to_numpy(dtype=float) - age)))]
-            images.append(photo.read_rgb(row["path"]))
+            images.append(photo.Face(photo.read_rgb(row["path"]), "age", 1))
             labels.append(f"{row['age']:.0f} y, {row.get('sex', '?')}, {row['dataset']}")
     return images, labels
 
@@ -145,10 +145,11 @@ def mean_face(table: pd.DataFrame, size: int) -> np.ndarray:
     return (total / max(len(table), 1)).round().astype(np.uint8)
 
 
-def clinical_means(tables: dict[str, pd.DataFrame], size: int) -> tuple[list[np.ndarray], list[str]]:
-    """The mean face of each clinical cohort present and its caption, for a face grid."""
+def clinical_means(tables: dict[str, pd.DataFrame], size: int) -> tuple[list[photo.Face], list[str]]:
+    """The mean face of each clinical cohort present (with the number of patients it averages) and its caption."""
     names = [n for n in CLINICAL if n in tables]
-    return [mean_face(tables[n], size) for n in names], [f"mean of all {len(tables[n])} {n} photos" for n in names]
+    means = [photo.Face(mean_face(tables[n], size), n, int(tables[n]["subject_id"].nunique())) for n in names]
+    return means, [f"mean of all {len(tables[n])} {n} photos" for n in names]
 
 
 def outcomes(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

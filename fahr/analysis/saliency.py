@@ -27,8 +27,6 @@ from fahr.explain.regions import density, distinctness, landmark_regions, profil
 from fahr.stats import ALPHA
 from fahr.train import common
 
-MIN_AVERAGED = 16  # photos at least in any clinical-cohort average shown (privacy: no individual patient)
-
 
 def cue_alignment(shares: np.ndarray, areas: np.ndarray, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """For each planted signal: the share of saliency in the regions where its cues are painted beside those
@@ -69,6 +67,7 @@ class Explained:
     faithfulness: Faithfulness | None = None
     images: np.ndarray | None = field(default=None, repr=False)  # [N, H, W, 3], non-clinical cohorts only
     landmarks_found: np.ndarray | None = None  # [N] real photos: HOG found the face the regions follow
+    people: int = 1  # different people among the photos (an average is shown only over enough patients)
 
     @property
     def clinical(self) -> bool:
@@ -132,7 +131,7 @@ def explain(cfg, model_name: str, cohort: str, split: str = "test", faithful: bo
         model=model_name, cohort=cohort, image_ids=rows["image_id"].tolist(), outputs=forward(model, x).numpy(),
         baseline_output=float(forward(model, baseline)[0]), maps={k: v.numpy() for k, v in maps.items()},
         regions=regions, mean_image=baseline[0].permute(1, 2, 0).numpy(), seconds=seconds,
-        ig_delta=delta.numpy(), faithfulness=faith, landmarks_found=found,
+        ig_delta=delta.numpy(), faithfulness=faith, landmarks_found=found, people=int(rows["subject_id"].nunique()),
         images=None if clinical else x.permute(0, 2, 3, 1).numpy(),
     )  # fmt: skip
 

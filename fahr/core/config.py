@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fahr.core import paths
 
@@ -30,72 +30,78 @@ class _Section(BaseModel):
 class SynthConfig(_Section):
     """FAHR-Synth: image size (pixels), cohort sizes (photos or people), render processes."""
 
-    image_size: int
-    pretrain_n: int
-    age_n: int  # people per age dataset, before its relative size
-    repeat_photo_rate: float  # share of age-dataset people photographed 2–3 times, years apart
-    clinical_a_n: int
-    clinical_b_n: int
-    pairs_n: int  # people in the perturbation pairs
-    workers: int
+    image_size: int = Field(ge=16)
+    pretrain_n: int = Field(ge=1)
+    age_n: int = Field(ge=1)  # people per age dataset, before its relative size
+    repeat_photo_rate: float = Field(ge=0, le=1)  # share of age-dataset people photographed 2–3 times, years apart
+    clinical_a_n: int = Field(ge=1)
+    clinical_b_n: int = Field(ge=1)
+    pairs_n: int = Field(ge=1)  # people in the perturbation pairs
+    workers: int = Field(ge=0)
 
 
 class ModelConfig(_Section):
     """The ViT encoder shared by MAE, FaceAge and FaceSurvival (input size is synth.image_size or 112)."""
 
-    patch_size: int
-    embed_dim: int
-    depth: int
-    num_heads: int
-    drop_path: float
+    patch_size: int = Field(ge=1)
+    embed_dim: int = Field(ge=1)
+    depth: int = Field(ge=1)
+    num_heads: int = Field(ge=1)
+    drop_path: float = Field(ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> ModelConfig:
+        if self.embed_dim % self.num_heads:
+            raise ValueError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
+        return self
 
 
 class PretrainConfig(_Section):
     """MAE pretraining (He et al. 2022): learning rate is base_lr x global batch / 256."""
 
-    epochs: int
-    batch_size: int
-    accum_steps: int
-    base_lr: float
-    warmup_epochs: float
-    weight_decay: float
-    mask_ratio: float
-    decoder_dim: int
-    decoder_depth: int
-    decoder_heads: int
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    accum_steps: int = Field(ge=1)
+    base_lr: float = Field(gt=0)
+    warmup_epochs: float = Field(ge=0)
+    weight_decay: float = Field(ge=0)
+    mask_ratio: float = Field(gt=0, lt=1)
+    decoder_dim: int = Field(ge=1)
+    decoder_depth: int = Field(ge=1)
+    decoder_heads: int = Field(ge=1)
     weights: str | None  # a published foundation model (fahr_face.pth) to import instead of pretraining; see README
 
 
 class FineTuneStage(_Section):
     """One fine-tuning stage: epochs, images per batch, peak learning rate."""
 
-    epochs: int
-    batch_size: int
-    lr: float
-    warmup_epochs: float
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    warmup_epochs: float = Field(ge=0)
 
 
 class FaceAgeConfig(_Section):
     """FaceAge: stage 1 on the natural age distribution, stage 2 on an age-balanced stream at a lower rate."""
 
     loss: Literal["l1", "mse"]
-    weight_decay: float
+    weight_decay: float = Field(ge=0)
     stage1: FineTuneStage
     stage2: FineTuneStage
-    bin_width: float  # years per age bin of the balanced sampler
-    balanced_samples: int  # images drawn per stage-2 epoch
+    bin_width: float = Field(gt=0)  # years per age bin of the balanced sampler
+    balanced_samples: int = Field(ge=1)  # images drawn per stage-2 epoch
     weights: str | None  # a published FaceAge model (fahr_faceage.pth) to import instead of fine-tuning; see README
 
 
 class FaceSurvivalConfig(_Section):
     """FaceSurvival: Cox partial likelihood (Efron ties) on clinical cohort A's training split."""
 
-    epochs: int
-    batch_size: int
-    lr: float
-    warmup_epochs: float
-    weight_decay: float
-    min_events: int  # events in every batch
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=2)  # a Cox partial likelihood needs two patients
+    lr: float = Field(gt=0)
+    warmup_epochs: float = Field(ge=0)
+    weight_decay: float = Field(ge=0)
+    min_events: int = Field(ge=1)  # events in every batch
 
 
 class PublishedConfig(_Section):
@@ -143,14 +149,20 @@ class SaliencyConfig(_Section):
     occlusion_stride: int = Field(ge=1)  # pixels between occlusion positions
 
 
+class PrivacyConfig(_Section):
+    """What the book may show of a clinical cohort (``fahr.report.figures.faces``)."""
+
+    min_people: int = Field(ge=2)  # an image made from fewer clinical patients than this is refused
+
+
 class Config(_Section):
     """The resolved configuration of one run."""
 
     profile: str
-    seed: int
+    seed: int = Field(ge=0)
     device: Literal["auto", "cpu", "cuda"]
-    num_workers: int
-    torch_threads: int
+    num_workers: int = Field(ge=0)
+    torch_threads: int = Field(ge=0)  # 0: let torch decide
     precision: Literal["fp32", "bf16"]
     fused_adamw: bool  # AdamW's fused kernel in every stage
     activation_checkpointing: bool  # recompute transformer blocks in the backward pass (less memory, more compute)
@@ -165,6 +177,7 @@ class Config(_Section):
     baselines: BaselinesConfig
     statistics: StatisticsConfig
     saliency: SaliencyConfig
+    privacy: PrivacyConfig
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import glob
 import json
 import os
 import platform
@@ -135,15 +136,41 @@ def provenance_path(artifact: Path) -> Path:
     return artifact.with_name(artifact.name + ".provenance.json")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def _remove_orphans(target: Path) -> None:
+    """Delete the temporary files and folders that a killed writer of ``target`` left beside it (``atomic_path``
+    names them with the writer's process id; a live writer's are kept)."""
+    for tmp in target.parent.glob(f".{glob.escape(target.stem)}.*.tmp{glob.escape(target.suffix)}"):
+        pid = tmp.name[len(target.stem) + 2 :].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only if the block succeeds.
 
-    Works for files and folders. A killed or failed run leaves ``target`` as it was (old version or absent).
+    Works for files and folders. A killed or failed run leaves ``target`` as it was (old version or absent), and
+    what it left half-written beside it is removed by the next write of ``target``.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    _remove_orphans(target)
+    prefix = f".{target.stem}.{os.getpid()}."  # the writer's process id: a killed writer's leftovers can be known
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=f".tmp{target.suffix}", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
     tmp.unlink()

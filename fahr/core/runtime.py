@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from fahr.core.errors import CheckpointError
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global random generators (torch's on every GPU too)."""
@@ -50,5 +52,32 @@ def single_threaded() -> Iterator[None]:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint written by this project (the training loop's ``last.pt``/``best.pt``, or a model file of
-    ``fahr.models.save_checkpoint``) on the CPU, loaded with ``weights_only=True``: tensors and plain types only."""
-    return torch.load(Path(path), map_location="cpu", weights_only=True)
+    ``fahr.models.save_checkpoint``) on the CPU, loaded with ``weights_only=True``: tensors and plain types only.
+    A file that cannot be one is a ``CheckpointError`` naming it and why."""
+    path = Path(path)
+    check_checkpoint_file(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, zip errors … for a bad file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({unreadable_reason(err)})") from None
+
+
+def check_checkpoint_file(path: Path) -> None:
+    """Refuse, before opening it, a checkpoint path that is missing, a folder or a special file (a FIFO would block),
+    or empty."""
+    import stat
+
+    try:
+        st = Path(path).stat()
+    except OSError:
+        raise CheckpointError(f"{path}: no such checkpoint file") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise CheckpointError(f"{path}: not a regular file (a folder, FIFO or device), so not a checkpoint")
+    if st.st_size == 0:
+        raise CheckpointError(f"{path}: the checkpoint file is empty (0 bytes)")
+
+
+def unreadable_reason(err: Exception) -> str:
+    """What a failed ``torch.load`` says, in one line."""
+    text = str(err).splitlines()[0] if str(err) else ""
+    return f"truncated, or not a PyTorch file: {type(err).__name__}{': ' + text[:160] if text else ''}"

@@ -35,9 +35,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import importlib.util
+import io
 import multiprocessing
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -65,7 +68,11 @@ TEMPLATE_112 = np.array(
         [70.7299, 92.2041],  # right mouth corner
     ]
 )  # [5, 2] (x, y) in pixels of a 112×112 crop, as published with ArcFace / InsightFace
-FLAGS = ("ok", "no_face", "multiple_faces", "unreadable")
+# ok: one face, aligned; multiple_faces: the largest aligned; no_face; unreadable: missing or not an image;
+# not_a_file: a folder, FIFO, socket or device (never opened: reading a FIFO would wait for ever); too_small: a
+# side under MIN_PHOTO_SIDE pixels (a 1×4000 strip has no face to find, and would break the detector's resize)
+FLAGS = ("ok", "no_face", "multiple_faces", "unreadable", "not_a_file", "too_small")
+MIN_PHOTO_SIDE = 16
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 # Indices into dlib's 68-point (iBUG 300-W) layout.
@@ -344,18 +351,70 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return read_rgb(path)
 
 
-def align_file(path: str | os.PathLike, size: int = TEMPLATE_SIZE, detector: FaceDetector | None = None) -> AlignResult:
-    """``align_image`` on a file; a missing or undecodable file gives flag ``unreadable`` instead of an error."""
+def is_regular(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a regular file (after symlinks): never opens it, so a FIFO cannot block the caller."""
     try:
-        image = read_image(path)
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def read_source(path: str | os.PathLike) -> tuple[bytes | None, str | None]:
+    """A photo's bytes, or None and the flag that says why not (``not_a_file``: a folder, FIFO or device, never
+    opened; ``unreadable``: missing or refused)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None, "unreadable"
+    if not stat.S_ISREG(mode):
+        return None, "not_a_file"
+    try:
+        return Path(path).read_bytes(), None
+    except OSError:
+        return None, "unreadable"
+
+
+def _failed(flag: str) -> AlignResult:
+    return AlignResult(crop=None, landmarks=None, n_faces=0, flag=flag, residual=float("nan"))
+
+
+def align_bytes(data: bytes, size: int = TEMPLATE_SIZE, detector: FaceDetector | None = None) -> AlignResult:
+    """``align_image`` on a photo's bytes: flag ``unreadable`` if they do not decode, ``too_small`` if a side is
+    under ``MIN_PHOTO_SIDE`` pixels."""
+    try:
+        image = read_rgb(data)
     except Exception:  # any failure to decode is a bad photo, not a bug: Pillow raises many kinds
-        return AlignResult(crop=None, landmarks=None, n_faces=0, flag="unreadable", residual=float("nan"))
+        return _failed("unreadable")
+    if min(image.shape[:2]) < MIN_PHOTO_SIDE:
+        return _failed("too_small")
     return align_image(image, size=size, detector=detector)
 
 
-def _write_jpeg(crop: np.ndarray, target: Path, quality: int) -> None:
+def align_file(path: str | os.PathLike, size: int = TEMPLATE_SIZE, detector: FaceDetector | None = None) -> AlignResult:
+    """``align_bytes`` on a file; a missing, special (``not_a_file``) or undecodable file is a flag, not an error."""
+    data, flag = read_source(path)
+    return _failed(flag) if data is None else align_bytes(data, size=size, detector=detector)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str | None:
+    """The SHA-256 of a regular file's bytes (None if it is not one, or unreadable)."""
+    data, _ = read_source(path)
+    return None if data is None else sha256(data)
+
+
+def _jpeg(crop: np.ndarray, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(crop).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _write_bytes(data: bytes, target: Path) -> None:
     with atomic_path(target) as tmp:
-        Image.fromarray(crop).save(tmp, format="JPEG", quality=quality)
+        tmp.write_bytes(data)
 
 
 JOURNAL = "align.journal.jsonl"
@@ -374,7 +433,7 @@ def _chunk(jobs: int, workers: int) -> int:
     return max(1, min(16, jobs // (8 * workers)))
 
 
-COLUMNS = ["path", "aligned_path", "flag", "n_faces", "residual"]
+COLUMNS = ["path", "aligned_path", "flag", "n_faces", "residual", "source_sha256"]
 
 
 def default_workers() -> int:
@@ -383,37 +442,45 @@ def default_workers() -> int:
 
 
 def _stamp(path: Path) -> list[int] | None:
-    """What says a photo is unchanged since it was aligned: its size and modification time (None if unreadable)."""
+    """A photo's identity on disk without reading it: size, modification and change times, inode (None if it cannot
+    be stat'ed). Rewriting a photo in place changes its times; renaming another file onto it changes its inode."""
     try:
-        stat = path.stat()
+        st = path.stat()
     except OSError:
         return None
-    return [stat.st_size, stat.st_mtime_ns]
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
 def _read_journal(dst: Path, size: int, quality: int) -> dict[str, dict]:
     """The photos a previous (maybe killed) run already aligned into ``dst`` at these settings and whose result is
-    still valid: same photo (size, mtime), crop still there. A line cut short by a kill is ignored."""
+    still theirs: the same photo on disk (``_stamp``), and the crop that run wrote, unchanged (its bytes hash as
+    recorded). A crop written over since from another photo of the same name (another ``data.root``), a crop gone,
+    or a photo replaced in place, is aligned again. A line cut short by a kill is ignored."""
     done: dict[str, dict] = {}
     for record in read_journal(dst / JOURNAL):
         if record.get("settings") != [size, quality] or record.get("stamp") != _stamp(Path(record["path"])):
             continue
-        if record["aligned_path"] is not None and not Path(record["aligned_path"]).is_file():
-            continue
+        if "crop_sha256" not in record:
+            continue  # a journal of an older fahr, which did not record what it wrote
+        if record["aligned_path"] is not None and file_sha256(record["aligned_path"]) != record["crop_sha256"]:
+            continue  # the crop is gone, or another photo's crop was written over it
         done[record["path"]] = {k: record[k] for k in COLUMNS}
     return done
 
 
 def _align_job(job: tuple[Path, Path, int, int, FaceDetector | None]) -> dict:
-    """Align one photo and write its crop (atomically); its row of ``align_paths``' table."""
+    """Align one photo and write its crop (atomically); its row of ``align_paths``' table and the crop's hash."""
     path, target, size, quality, detector = job
-    result = align_file(path, size=size, detector=detector)
-    aligned = None
+    data, flag = read_source(path)
+    result = _failed(flag) if data is None else align_bytes(data, size=size, detector=detector)
+    aligned = crop_sha256 = None
     if result.crop is not None:
-        _write_jpeg(result.crop, target, quality)
-        aligned = str(target)
+        encoded = _jpeg(result.crop, quality)
+        _write_bytes(encoded, target)
+        aligned, crop_sha256 = str(target), sha256(encoded)
     return {"path": str(path), "aligned_path": aligned, "flag": result.flag, "n_faces": result.n_faces,
-            "residual": result.residual}  # fmt: skip
+            "residual": result.residual, "source_sha256": None if data is None else sha256(data),
+            "crop_sha256": crop_sha256}  # fmt: skip
 
 
 def _align_for_each(job: tuple[Path, int]) -> AlignResult:
@@ -462,9 +529,9 @@ def align_paths(
     ``workers`` processes (default: every core; a given ``detector`` runs in this process only) align in
     parallel, with a progress bar showing the rate and the time left. Every finished photo is appended to
     ``dst/align.journal.jsonl``, and crops are written atomically, so a run killed mid-way resumes where it
-    stopped: photos already aligned (same file size and time, crop present, same settings) are not redone.
-    Never stops on a bad photo. Returns one row per input, in input order: ``path, aligned_path`` (None where no
-    crop was written), ``flag, n_faces, residual`` (crop pixels).
+    stopped: photos already aligned (same settings, the photo's bytes and the crop's bytes hashing as recorded) are
+    not redone. Never stops on a bad photo. Returns one row per input, in input order: ``path, aligned_path`` (None
+    where no crop was written), ``flag, n_faces, residual`` (crop pixels), ``source_sha256`` (the photo's bytes).
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -499,7 +566,7 @@ def align_paths(
             results = map(_align_job, jobs)
         for row in results:
             journal({**row, "stamp": _stamp(Path(row["path"])), "settings": [size, quality]})
-            rows[row["path"]] = row
+            rows[row["path"]] = {k: row[k] for k in COLUMNS}
             bar.update()
     bar.close()
     return pd.DataFrame([rows[str(path)] for path in paths], columns=COLUMNS)
@@ -522,7 +589,8 @@ def align_folder(
     progress: bool = True,
     workers: int | None = None,
 ) -> pd.DataFrame:
-    """Align every photo under ``src`` (recursively, by extension; not those under ``dst``) into ``dst``, same names."""
+    """Align every photo under ``src`` (recursively, by extension; not those under ``dst``) into ``dst``, same names;
+    an entry named as a photo that is not a regular file (a folder, a FIFO) gets its row, flagged ``not_a_file``."""
     src = Path(src)
     if not src.is_dir():
         raise NotADirectoryError(f"{src} is not a folder of photos")
@@ -530,7 +598,7 @@ def align_folder(
     paths = sorted(
         p
         for p in src.rglob("*")
-        if p.is_file() and p.suffix.lower() in extensions and not p.resolve().is_relative_to(out)
+        if p.suffix.lower() in extensions and not p.resolve().is_relative_to(out)  # special files too: flagged
     )
     return align_paths(
         paths, dst, root=src, size=size, quality=quality, detector=detector, progress=progress, workers=workers

@@ -65,25 +65,42 @@ def _problems_in_column(df: pd.DataFrame, column: str, bad: pd.Series, reason: s
     return [{"row": int(i) + 1, "column": column, "value": df.at[i, column], "reason": reason} for i in df.index[bad]]
 
 
-def _check_images(df: pd.DataFrame, root: Path) -> list[dict]:
+def _check_images(df: pd.DataFrame, root: Path, contained: bool = False) -> list[dict]:
+    """Missing, special (a folder, FIFO or device: never opened) and undecodable image files; with ``contained``,
+    also files outside ``root`` once symlinks and ``..`` are resolved, refused before they are read."""
+    import stat
+
     from PIL import Image
 
     found = []
+    base = root.resolve()
     for i, rel in zip(df.index, df["path"], strict=True):
         path = resolve_path(rel, root)
-        if not path.is_file():
-            found.append({"row": int(i) + 1, "column": "path", "value": rel, "reason": "missing image file"})
+
+        def problem(reason: str) -> None:
+            found.append({"row": int(i) + 1, "column": "path", "value": rel, "reason": reason})  # noqa: B023
+
+        if contained and not path.resolve().is_relative_to(base):
+            problem(f"outside the dataset folder {base} (it resolves to {path.resolve()}): refused, not read; "
+                    "put the photos inside the folder (a link to the whole folder is fine)")  # fmt: skip
+            continue
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            problem("missing image file")
+            continue
+        if not stat.S_ISREG(mode):
+            problem("not a regular file (a folder, FIFO or device): not opened")
             continue
         try:
             with Image.open(path) as img:
                 img.load()  # decodes the pixels: verify() alone passes a JPEG cut in half
         except Exception as err:  # PIL raises many types for broken files
-            reason = f"unreadable image ({type(err).__name__})"
-            found.append({"row": int(i) + 1, "column": "path", "value": rel, "reason": reason})
+            problem(f"unreadable image ({type(err).__name__})")
     return found
 
 
-def find_problems(df: pd.DataFrame, root: Path | None = None) -> pd.DataFrame:
+def find_problems(df: pd.DataFrame, root: Path | None = None, contained: bool = False) -> pd.DataFrame:
     """Every problem of a manifest as a table (row is 1-based, as a person counts data rows)."""
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
@@ -119,7 +136,7 @@ def find_problems(df: pd.DataFrame, root: Path | None = None) -> pd.DataFrame:
             disagree = df.groupby("subject_id")[column].transform("nunique") > 1
             found += _problems_in_column(df, column, disagree, f"the patient's photos disagree on {column}")
     if root is not None:
-        found += _check_images(df, root)
+        found += _check_images(df, root, contained)
     table = pd.DataFrame(found, columns=["row", "column", "value", "reason"])
     return table.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
 
@@ -129,11 +146,13 @@ def validate(
     source: str | Path,
     root: Path | None = None,
     on_invalid: Literal["raise", "exclude"] = "raise",
+    contained: bool = False,
 ) -> Validation:
     """Check a manifest; with ``on_invalid="raise"`` any problem is a ManifestError naming file, row, column
     and reason; with ``"exclude"`` the bad rows are set aside (never dropped silently: see ``excluded``).
-    ``root`` (the folder paths are relative to) turns on the image checks: missing or unreadable files."""
-    problems = find_problems(df, root)
+    ``root`` (the folder paths are relative to) turns on the image checks: missing, special or unreadable files;
+    ``contained`` (a dataset read from its own folder) also refuses, unread, any image outside ``root``."""
+    problems = find_problems(df, root, contained)
     missing_columns = problems["row"].eq(0).any()
     df = df.reset_index(drop=True)
     bad_rows = problems.loc[problems["row"] > 0, "row"].unique() - 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -32,3 +33,18 @@ def read_rgb(source: str | os.PathLike | bytes) -> np.ndarray:
         if upright.mode in WIDE_MODES:
             upright = _to_8bit(upright)
         return np.asarray(upright.convert("RGB"))
+
+
+@dataclass(frozen=True)
+class Face:
+    """An image of a face to show, with what it was made from: the cohort of its photos and the number of different
+    people (1 for one photo, however it was changed; all of them for a mean face or an averaged map). The book's
+    one figure writer (``fahr.report.figures.faces``) refuses one made from too few patients of a clinical cohort."""
+
+    pixels: np.ndarray  # [H, W, 3] or [H, W]
+    cohort: str  # a cohort's name, or "sample" for a library's public sample photo
+    people: int
+
+    def __post_init__(self) -> None:
+        if self.people < 1:
+            raise ValueError(f"a face image is made from at least one person, not {self.people}")

@@ -12,6 +12,7 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
+from fahr.core.errors import CheckpointError
 from fahr.core.provenance import atomic_path
 from fahr.core.runtime import load_checkpoint
 
@@ -122,10 +123,21 @@ def save_checkpoint(path: Path, model: nn.Module, extra: dict[str, Any]) -> Path
     return Path(path)
 
 
-def load_weights(path: Path, model: nn.Module) -> dict[str, Any]:
-    """Load weights written by ``save_checkpoint`` into ``model`` (strictly, on CPU) and return its ``extra``."""
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by ``save_checkpoint`` (format checked); a missing, truncated or foreign file is a
+    ``CheckpointError`` naming it."""
     payload = load_checkpoint(path)
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a checkpoint written by fahr.models.save_checkpoint ({CHECKPOINT_FORMAT})")
-    model.load_state_dict(payload["model"], strict=True)
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "extra" not in payload:
+        raise CheckpointError(f"{path}: not a checkpoint written by fahr.models.save_checkpoint ({CHECKPOINT_FORMAT})")
+    return payload
+
+
+def load_weights(path: Path, model: nn.Module, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load weights written by ``save_checkpoint`` into ``model`` (strictly, on CPU) and return its ``extra``;
+    ``payload``: the file's ``read_checkpoint``, if already read."""
+    payload = payload if payload is not None else read_checkpoint(path)
+    try:
+        model.load_state_dict(payload["model"], strict=True)
+    except (RuntimeError, KeyError) as err:  # another architecture or size
+        raise CheckpointError(f"{path}: its weights do not fit this model ({str(err).splitlines()[0][:200]})") from None
     return payload["extra"]

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from fahr.core import runtime
 from fahr.core.cache import digest
 from fahr.models.heads import CHECKPOINT_FORMAT, FaceAgeModel, save_checkpoint
 from fahr.models.vit import ViTSpec, build_encoder, sincos_pos_embed_2d
@@ -111,8 +112,10 @@ def read_file(path: Path) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU (memory-mapped when the format allows), with a clear error
     for a file that holds other objects than tensors and plain Python types."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint file at {path}")
+    try:
+        runtime.check_checkpoint_file(path)
+    except runtime.CheckpointError as err:
+        raise WeightsImportError(str(err)) from None
     try:
         try:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -121,11 +124,15 @@ def read_file(path: Path) -> Any:
                 raise
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        if "weights_only" not in str(err) and "Weights only" not in str(err):
+            raise WeightsImportError(f"{path}: not a readable checkpoint ({runtime.unreadable_reason(err)})") from None
         raise WeightsImportError(
             f"{path} holds objects other than tensors and plain Python types, which fahr never unpickles "
             f"(torch.load(weights_only=True) refused: {str(err).splitlines()[0]}). Re-save only the weights: "
             "torch.save({'model_state_dict': model.state_dict()}, 'weights.pth')"
         ) from None
+    except Exception as err:  # truncated zip, EOF, garbage bytes …
+        raise WeightsImportError(f"{path}: not a readable checkpoint ({runtime.unreadable_reason(err)})") from None
 
 
 def is_project_checkpoint(payload: Any) -> bool:

@@ -10,6 +10,7 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from fahr.core import config, provenance, runtime
+from fahr.report.figures import faces
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ def start(name: str, profile: str, overrides: Any = None) -> Chapter:
     cfg = config.load(profile, values)
     runtime.set_threads(cfg.torch_threads)
     runtime.seed_everything(cfg.seed)
+    faces.configure(cfg.privacy.min_people)  # the face writer refuses what this profile may not show
     chapter = Chapter(name=name, cfg=cfg, overrides=values, started=provenance.now())
     display(Markdown(chapter.header()))
     return chapter

@@ -17,7 +17,7 @@ from fahr.core import provenance
 from fahr.core.config import Config
 from fahr.core.runtime import load_checkpoint, seed_everything
 from fahr.data.loading import AgeBalancedSampler
-from fahr.models.heads import FaceAgeModel, load_encoder, load_weights, save_checkpoint
+from fahr.models.heads import FaceAgeModel, load_encoder, load_weights, read_checkpoint, save_checkpoint
 from fahr.models.vit import ViTSpec, build_encoder
 from fahr.train import common, pretrain
 from fahr.train.loop import MakeBatches, Trainer
@@ -155,8 +155,8 @@ def import_published(cfg: Config, out: Path) -> Path:
 
 def load(path: Path) -> FaceAgeModel:
     """A FaceAge model from its checkpoint (weights only)."""
-    extra = torch.load(path, map_location="cpu", weights_only=True)["extra"]
-
+    payload = read_checkpoint(path)
+    extra = payload["extra"]
     model = FaceAgeModel(build_encoder(ViTSpec(**extra["spec"])), extra["init_age"], extra["age_scale"])
-    load_weights(path, model)
+    load_weights(path, model, payload)
     return model.eval()

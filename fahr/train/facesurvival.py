@@ -15,7 +15,7 @@ from fahr.core import provenance
 from fahr.core.config import Config
 from fahr.core.runtime import load_checkpoint, seed_everything
 from fahr.data.loading import EventBatchSampler
-from fahr.models.heads import FaceSurvivalModel, load_encoder, load_weights, save_checkpoint
+from fahr.models.heads import FaceSurvivalModel, load_encoder, load_weights, read_checkpoint, save_checkpoint
 from fahr.models.vit import ViTSpec, build_encoder
 from fahr.stats.concordance import harrell
 from fahr.train import common, pretrain
@@ -104,7 +104,8 @@ def run(cfg: Config, pretrained: bool = True, fraction: float = 1.0, progress: b
 
 def load(path: Path) -> FaceSurvivalModel:
     """A FaceSurvival model from its checkpoint (weights only)."""
-    extra = torch.load(path, map_location="cpu", weights_only=True)["extra"]
+    payload = read_checkpoint(path)
+    extra = payload["extra"]
     model = FaceSurvivalModel(build_encoder(ViTSpec(**extra["spec"])))
-    load_weights(path, model)
+    load_weights(path, model, payload)
     return model.eval()

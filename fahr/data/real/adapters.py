@@ -121,7 +121,8 @@ def photo_folder(
     lies directly in ``folder``; splits are drawn per subject by seed. No labels; paths relative to ``folder``.
     """
     folder = _existing_folder(folder)
-    photos = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    # every entry named as a photo, special files too: validation gives a FIFO or a folder its row and reason
+    photos = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
 
     def fields(relative: str) -> dict:
         parent = Path(relative).parent
@@ -440,7 +441,8 @@ def _finish(
 ) -> AdapterResult:
     """Validate the table (images against ``root``) and set aside, with reasons, the rows validation excludes."""
     table = _ordered(table if "dataset" in table else table.assign(dataset=dataset))
-    checked = manifest.validate(table, source, root=root if check_images else None, on_invalid=on_invalid)
+    checked = manifest.validate(table, source, root=root if check_images else None, on_invalid=on_invalid,
+                                contained=True)  # fmt: skip
     problems = checked.problems
     for row in checked.excluded.index + 1:
         found = problems[problems["row"] == row]
@@ -505,7 +507,7 @@ def _existing_folder(folder: Path) -> Path:
 
 
 def _jpegs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(".jpg"))
+    return sorted(p for p in folder.rglob("*") if p.name.lower().endswith(".jpg"))  # special files too: flagged
 
 
 def _read_csv(csv_file: Path, needed: Iterable[str], as_text: bool = False) -> pd.DataFrame:

@@ -192,8 +192,12 @@ def files_digest(cfg: Config, cohort: str) -> str:
         folder = root(cfg) / name
         for base, _, files in os.walk(folder):
             for f in files:
-                stat = os.stat(os.path.join(base, f))
-                listing.append((name, os.path.relpath(os.path.join(base, f), folder), stat.st_size, stat.st_mtime_ns))
+                try:
+                    stat = os.stat(os.path.join(base, f))
+                    seen = (stat.st_size, stat.st_mtime_ns)
+                except OSError:  # a broken link: validation names it
+                    seen = (-1, -1)
+                listing.append((name, os.path.relpath(os.path.join(base, f), folder), *seen))
     return cache.digest(sorted(listing))
 
 
@@ -208,6 +212,11 @@ def is_current(cfg: Config, cohort: str, files: str | None = None) -> bool:
 def fingerprint(cfg: Config, cohort: str) -> str:
     """What a stage that reads the prepared cohort depends on: its manifest's bytes (prepare it first)."""
     return cache.file_digest(cohort_dir(cfg.profile, cohort) / "manifest.parquet")
+
+
+# the columns a clinical photos.csv must have: the photo, the patient, the outcome (time in years, event 0/1) and
+# the prognostic factors every Cox model adjusts for (fahr.analysis.survival.CLINICAL)
+CLINICAL_COLUMNS = ("path", "subject_id", "age", "sex", "race", "cancer_type", "stage", "ecog", "time", "event")
 
 
 def adapt(cfg: Config, name: str) -> list:
@@ -231,6 +240,13 @@ def adapt(cfg: Config, name: str) -> list:
         header = pd.read_csv(csv_file, nrows=0).columns
     except Exception as err:
         raise manifest.ManifestError(f"{csv_file}: cannot be read as CSV ({type(err).__name__}: {err})") from err
+    missing = [c for c in CLINICAL_COLUMNS if c not in header]
+    if missing:
+        raise manifest.ManifestError(
+            f"{csv_file}: required column(s) {', '.join(missing)} missing (a clinical cohort needs "
+            f"{', '.join(CLINICAL_COLUMNS)}: the outcome for FaceSurvival, the factors every Cox model is adjusted "
+            f"for); the CSV has {', '.join(header)}. Nothing was prepared."
+        )
     result = adapters.clinical_csv(csv_file, folder, {c: c for c in header}, dataset=name, seed=cfg.seed)
     if name == "clinical-b":  # the independent cohort is all test
         result.manifest["split"] = "test"
@@ -261,7 +277,10 @@ def _aligned(result, crops: Path, prealigned: bool, progress: bool, workers: int
     usable = done["aligned_path"].notna().to_numpy()
     left_out = [{"dataset": result.dataset, "file": str(p), "reason": f"alignment: {flag}"}
                 for p, flag in zip(done.loc[~usable, "path"], done.loc[~usable, "flag"], strict=True)]  # fmt: skip
-    table = table.assign(path=done["aligned_path"].to_numpy(), align_flag=done["flag"].to_numpy())
+    # the source's SHA-256 beside its crop: the manifest (whose bytes every later stage's cache key holds) changes
+    # whenever a photo does, even under the same name in another data.root
+    table = table.assign(path=done["aligned_path"].to_numpy(), align_flag=done["flag"].to_numpy(),
+                         source_sha256=done["source_sha256"].to_numpy())  # fmt: skip
     return table[usable].reset_index(drop=True), left_out
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from fahr.data.photo import Face
 from fahr.data.synth import cohorts, truth, world
 from fahr.data.synth.render import render
 from fahr.stats import concordance
@@ -49,7 +50,7 @@ def ages(profile: str, exclude: Sequence[str] = ()) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def example_faces(profile: str, ages_: tuple[int, ...] = (5, 20, 35, 50, 65, 80, 95)) -> tuple[list, list[str]]:
+def example_faces(profile: str, ages_: tuple[int, ...] = (5, 20, 35, 50, 65, 80, 95)) -> tuple[list[Face], list[str]]:
     """From the public-style age datasets: for each age, one photo per sex and race group nearest to it."""
     table, truth, _ = cohorts.load(profile, "age")
     truth = truth.assign(path=table["path"].to_numpy())
@@ -60,12 +61,12 @@ def example_faces(profile: str, ages_: tuple[int, ...] = (5, 20, 35, 50, 65, 80,
             group = truth
         for age in ages_:
             row = group.iloc[int(np.argmin(np.abs(group["age"].to_numpy() - age)))]
-            images.append(_read(row["path"]))
+            images.append(Face(_read(row["path"]), "age", 1))
             labels.append(f"{row['age']:.0f} y, {'M' if row['sex'] else 'F'}, {row['race']}")
     return images, labels
 
 
-def perturbation_examples(profile: str, people: int = 2) -> tuple[list, list[str], int]:
+def perturbation_examples(profile: str, people: int = 2) -> tuple[list[Face], list[str], int]:
     """The reference photo and the strongest version of every condition, for the first ``people`` pairs."""
     table, truth, _ = cohorts.load(profile, "pairs")
     truth = truth.assign(path=table["path"].to_numpy())
@@ -74,21 +75,21 @@ def perturbation_examples(profile: str, people: int = 2) -> tuple[list, list[str
     for pair in truth["pair_id"].unique()[:people]:
         rows = truth[truth["pair_id"] == pair]
         ref = rows[rows["condition"] == "reference"].iloc[0]
-        images.append(_read(ref["path"]))
+        images.append(Face(_read(ref["path"]), "pairs", 1))
         labels.append(f"reference ({ref['age']:.0f} y)")
         for condition, strength in strongest.items():
             row = rows[(rows["condition"] == condition) & (rows["strength"] == strength)].iloc[0]
-            images.append(_read(row["path"]))
+            images.append(Face(_read(row["path"]), "pairs", 1))
             labels.append(f"{condition} {strength:g}")
     return images, labels, 1 + len(strongest)
 
 
-def region_example(profile: str) -> tuple[np.ndarray, np.ndarray]:
+def region_example(profile: str) -> tuple[Face, np.ndarray]:
     """A reference face of the pairs cohort and its named-region label map (rendered again, identical)."""
     _, truth, planted = cohorts.load(profile, "pairs")
     row = cohorts.plain_row(truth[truth["condition"] == "reference"].iloc[0].to_dict())
     out = render(*cohorts.face_of(row), size=int(planted["image_size"]), with_regions=True)
-    return out.image, out.regions
+    return Face(out.image, "pairs", 1), out.regions
 
 
 def clinical_truth(profile: str, names: Sequence[str] = CLINICAL) -> dict[str, pd.DataFrame]:
@@ -101,9 +102,10 @@ def clinical_truth(profile: str, names: Sequence[str] = CLINICAL) -> dict[str, p
     return tables
 
 
-def mean_faces(profile: str, names: Sequence[str] = CLINICAL) -> tuple[list[np.ndarray], list[str]]:
-    """The ``mean_face`` of each cohort of ``names`` and its caption, for a face grid."""
-    return [mean_face(profile, name) for name in names], [f"mean of all {name} photos" for name in names]
+def mean_faces(profile: str, names: Sequence[str] = CLINICAL) -> tuple[list[Face], list[str]]:
+    """The ``mean_face`` of each cohort of ``names`` (with the number of people it averages) and its caption."""
+    means = [Face(mean_face(profile, n), n, int(cohorts.load(profile, n)[0]["subject_id"].nunique())) for n in names]
+    return means, [f"mean of all {name} photos" for name in names]
 
 
 def mean_face(profile: str, cohort: str) -> np.ndarray:

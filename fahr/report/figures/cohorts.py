@@ -7,6 +7,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from fahr.data.photo import Face
+from fahr.report.figures import faces
+
 
 def age_distributions(ages: pd.DataFrame) -> plt.Figure:
     """Histograms of chronological age (years), one panel per dataset."""
@@ -23,14 +26,14 @@ def age_distributions(ages: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def region_map(image: np.ndarray, regions: np.ndarray, names: tuple[str, ...]) -> plt.Figure:
+def region_map(image: Face, regions: np.ndarray, names: tuple[str, ...]) -> plt.Figure:
     """A face beside its named-region label map, with a legend."""
     palette = sns.color_palette("tab10", len(names))
     colours = np.array([(1.0, 1.0, 1.0)] + palette[1:], dtype=float)
     fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.0))
-    axes[0].imshow(image)
-    axes[1].imshow(image)
-    axes[1].imshow(colours[regions], alpha=0.65)
+    faces.draw(axes[0], image)
+    faces.draw(axes[1], image)
+    faces.draw(axes[1], Face(colours[regions], image.cohort, image.people), alpha=0.65)  # the face's own regions
     for ax in axes:
         ax.axis("off")
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[i]) for i in range(1, len(names))]
@@ -63,15 +66,14 @@ def km_panels(frames: dict[str, pd.DataFrame], group: str) -> plt.Figure:
     return fig
 
 
-def alignment_example(photo: np.ndarray, landmarks: np.ndarray, crop: np.ndarray, template: np.ndarray) -> plt.Figure:
-    """A photo with its five detected landmarks, and the aligned crop with the template points."""
-    fig, axes = plt.subplots(
-        1, 2, figsize=(6.4, 3.1), gridspec_kw={"width_ratios": [photo.shape[1] / photo.shape[0], 1]}
-    )
-    axes[0].imshow(photo)
+def alignment_example(photo: Face, landmarks: np.ndarray, crop: np.ndarray, template: np.ndarray) -> plt.Figure:
+    """A photo with its five detected landmarks, and the aligned crop (of the same photo) with the template points."""
+    shape = photo.pixels.shape
+    fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.1), gridspec_kw={"width_ratios": [shape[1] / shape[0], 1]})
+    faces.draw(axes[0], photo)
     axes[0].scatter(landmarks[:, 0], landmarks[:, 1], s=14, c="#DD3333")
     axes[0].set_title("photo and five detected landmarks", fontsize=9)
-    axes[1].imshow(crop)
+    faces.draw(axes[1], Face(crop, photo.cohort, photo.people))
     axes[1].scatter(template[:, 0], template[:, 1], s=14, facecolors="none", edgecolors="#33DD33")
     axes[1].set_title(f"aligned {crop.shape[0]}×{crop.shape[1]} crop, template ○", fontsize=9)
     for ax in axes:

@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from fahr.data.photo import Face
 from fahr.report.figures.common import face_grid
 
 
@@ -25,7 +26,8 @@ def pretrain_curves(log: pd.DataFrame) -> plt.Figure:
 def reconstructions(pictures: dict[str, np.ndarray]) -> plt.Figure:
     """Rows of faces: original, masked input, reconstruction, reconstruction pasted into the visible patches."""
     names = list(pictures)
-    images = [pictures[name][i] for i in range(len(pictures[names[0]])) for name in names]
+    # validation photos of the unlabelled pretraining corpus: one person each
+    images = [Face(pictures[name][i], "pretrain", 1) for i in range(len(pictures[names[0]])) for name in names]
     return face_grid(images, names * len(pictures[names[0]]), columns=len(names), scale=1.5)
 
 

@@ -1,5 +1,7 @@
-"""Figures of the Saliency chapter. Privacy: maps of clinical-cohort photos are only ever averaged (over at least
-``MIN_AVERAGED`` photos); ``example_figure`` refuses them."""
+"""Figures of the Saliency chapter. Privacy: every face and map is drawn through ``fahr.report.figures.faces``,
+which refuses one made from fewer clinical patients than ``privacy.min_people``: maps of clinical-cohort photos
+are shown only as averages over at least that many patients, and ``example_figure`` (single photos) never shows
+them."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from fahr.analysis.saliency import MIN_AVERAGED, Explained
+from fahr.analysis.saliency import Explained
+from fahr.data.photo import Face
 from fahr.data.synth import truth
 from fahr.data.synth.render import REGIONS
 from fahr.explain.attribution import METHODS
+from fahr.report.figures import faces
 
 
 def _average(maps: np.ndarray) -> np.ndarray:
@@ -24,18 +28,17 @@ def average_figure(explained: list[Explained], methods=METHODS) -> plt.Figure:
     """Rows of runs: the average face, then each method's population-averaged |saliency| over it."""
     size = (2.3 * (1 + len(methods)), 2.75 * len(explained))
     fig, axes = plt.subplots(len(explained), 1 + len(methods), figsize=size, squeeze=False)
-    for e in explained:
-        if e.clinical and len(e.image_ids) < MIN_AVERAGED:
-            raise ValueError(f"{e.label}: a clinical average needs at least {MIN_AVERAGED} photos, so that it shows no "
-                             "individual patient")  # fmt: skip
+    for e in explained:  # every average checked before anything is drawn
+        faces.check(Face(e.mean_image, e.cohort, e.people))
     for row, e in zip(axes, explained, strict=True):
         face = np.clip(e.mean_image, 0, 1)
-        row[0].imshow(face)
+        faces.draw(row[0], Face(face, e.cohort, e.people))
         row[0].set_title(f"average face\n{e.cohort}, {len(e.image_ids)} photos", fontsize=8)
         for ax, method in zip(row[1:], methods, strict=True):
             heat = _average(e.maps[method])
-            ax.imshow(face.mean(-1), cmap="gray", vmin=0, vmax=1)
-            ax.imshow(heat, cmap="inferno", alpha=0.6, vmin=0, vmax=np.quantile(heat, 0.995))
+            faces.draw(ax, Face(face.mean(-1), e.cohort, e.people), cmap="gray", vmin=0, vmax=1)
+            faces.draw(ax, Face(heat, e.cohort, e.people), cmap="inferno", alpha=0.6, vmin=0,
+                       vmax=np.quantile(heat, 0.995))  # fmt: skip
             ax.set_title(f"{e.model}\n{method}", fontsize=8)
         for ax in row:
             ax.axis("off")
@@ -50,13 +53,13 @@ def example_figure(e: Explained, photos_: int = 4, methods=METHODS) -> plt.Figur
     k = min(photos_, len(e.image_ids))
     fig, axes = plt.subplots(k, 1 + len(methods), figsize=(2.0 * (1 + len(methods)), 2.1 * k), squeeze=False)
     for i, row in enumerate(axes):
-        row[0].imshow(np.clip(e.images[i], 0, 1))
+        faces.draw(row[0], Face(np.clip(e.images[i], 0, 1), e.cohort, 1))
         row[0].set_title(f"{e.model}: {e.outputs[i]:.1f}", fontsize=8)
         for ax, method in zip(row[1:], methods, strict=True):
             m = e.maps[method][i]
             lim = np.quantile(np.abs(m), 0.995) or 1.0
-            ax.imshow(e.images[i].mean(-1), cmap="gray", vmin=0, vmax=1)
-            ax.imshow(m, cmap="RdBu_r", alpha=0.65, vmin=-lim, vmax=lim)
+            faces.draw(ax, Face(e.images[i].mean(-1), e.cohort, 1), cmap="gray", vmin=0, vmax=1)
+            faces.draw(ax, Face(m, e.cohort, 1), cmap="RdBu_r", alpha=0.65, vmin=-lim, vmax=lim)
             ax.set_title(method, fontsize=8)
         for ax in row:
             ax.axis("off")
