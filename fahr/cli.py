@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     sharder.add_argument("--maxcount", type=int, default=10_000, help="photos per shard")
     p = sub.add_parser("import-weights", help="import a published checkpoint (fahr_face.pth, fahr_faceage.pth)",
                        description="Import the authors' published FAHR-Face or FAHR-FaceAge checkpoint into the "
-                       "project's timm encoder and FaceAge head (README: Using the published models).")  # fmt: skip
+                       "project's timm encoder and FaceAge head (docs/published-models.md).")  # fmt: skip
     _profile_args(p)
     p.add_argument("file", type=Path, help="the published .pth file")
     p.add_argument("--as", dest="kind", required=True, choices=("foundation", "faceage"),

@@ -137,8 +137,8 @@ def imported_sentence(table: pd.DataFrame) -> str:
     """What the imported-models table says, in words."""
     if table.empty:
         return ("No published checkpoint was imported in this build: every model in it was trained here. Set "
-                "`pretrain.weights` or `faceage.weights` to evaluate the authors' files (README, *Using the published "
-                "models*).")  # fmt: skip
+                "`pretrain.weights` or `faceage.weights` to evaluate the authors' files "
+                "(`docs/published-models.md`).")  # fmt: skip
     names = ", ".join(f"`{m}` from `{row.file}` (SHA-256 `{row.sha256[:12]}…`)" for m, row in table.iterrows())
     return (
         f"This build evaluates published weights, not models trained here: {names}. The hash identifies the "

@@ -35,8 +35,8 @@ def published_file(key: str, value: str) -> Path:
     """The published checkpoint a config key (``pretrain.weights``, ``faceage.weights``) names; it must exist."""
     path = paths.repo_path(value)
     if not path.is_file():
-        raise ConfigError(f"{key}: no file at {path} (the authors' published checkpoint; see the README, 'Using the "
-                          "published models')")  # fmt: skip
+        raise ConfigError(f"{key}: no file at {path} (the authors' published checkpoint; see "
+                          "docs/published-models.md)")  # fmt: skip
     return path
 
 
