@@ -335,7 +335,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     with provenance.artifact(args.output, cfg, "predict", photos=len(table)) as tmp:
         table.to_csv(tmp, index=False)
     journal.unlink(missing_ok=True)
-    print(f"[predict] {align.counts_line(table)} -> {args.output}")
+    level = table.attrs.get("interval")
+    said = (f"ages with {level:.0%} intervals" if level else "no interval calibration beside this model (the FaceAge "
+            "chapter makes one for the models trained here), so age_lower and age_upper are empty")  # fmt: skip
+    print(f"[predict] {align.counts_line(table)}; {said} -> {args.output}")
     return 0
 
 

@@ -8,6 +8,7 @@ FaceAge checkpoint may be the authors' published file, imported on the fly (``fa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from fahr.core import cache, paths, provenance
 from fahr.core.config import Config
 from fahr.data import align
 from fahr.models import importer
+from fahr.stats import conformal
 from fahr.train import common, faceage, facesurvival
 
 
@@ -73,6 +75,41 @@ def table(cfg: Config, model: str, cohort: str) -> pd.DataFrame:
     return result
 
 
+INTERVAL_ALPHA = 0.1  # ages come with 90 % intervals
+
+
+def intervals_path(checkpoint: Path) -> Path:
+    """Where a FaceAge checkpoint's interval calibration is kept: beside it."""
+    return Path(checkpoint).with_name(f"{Path(checkpoint).stem}.intervals.json")
+
+
+def calibrate(cfg: Config, model: str = "faceage", alpha: float = INTERVAL_ALPHA) -> conformal.Calibration:
+    """Split-conformal intervals for ``model``'s ages (``fahr.stats.conformal``), fitted on its predictions for the
+    age datasets' validation photos (never trained on; the test photos stay for checking the coverage) and kept
+    beside its checkpoint, where ``fahr predict`` finds them. Refitted whenever the checkpoint changes."""
+    checkpoint = MODELS[model].train(cfg)
+    target, digest = intervals_path(checkpoint), cache.file_digest(checkpoint)
+    record = provenance.read(target)
+    if record is not None and record.get("checkpoint") == digest and record.get("alpha") == alpha:
+        return conformal.Calibration.from_dict(json.loads(target.read_text()))
+    predicted = table(cfg, model, "age").set_index("image_id")[MODELS[model].output]
+    val = common.cohort(cfg, "age", "val").set_index("image_id")
+    calibration = conformal.fit(predicted.loc[val.index].to_numpy(), val["age"].to_numpy(), alpha)
+    with provenance.artifact(target, cfg, "calibrate-intervals", checkpoint=digest, alpha=alpha,
+                             photos=len(val)) as tmp:  # fmt: skip
+        tmp.write_text(json.dumps(calibration.to_dict(), indent=1) + "\n")
+    return calibration
+
+
+def _calibration_of(checkpoint: Path) -> conformal.Calibration | None:
+    """The interval calibration kept beside a checkpoint, if it was made for exactly this file."""
+    target = intervals_path(checkpoint)
+    record = provenance.read(target)
+    if record is None or record.get("checkpoint") != cache.file_digest(checkpoint):
+        return None
+    return conformal.Calibration.from_dict(json.loads(target.read_text()))
+
+
 @torch.no_grad()
 def photos(
     sources: Sequence[Path],
@@ -85,9 +122,10 @@ def photos(
     workers: int | None = None,
     journal: Path | None = None,
 ) -> pd.DataFrame:
-    """Raw photographs → one row each: path, flag (ok / no_face / multiple_faces / unreadable), n_faces, age_pred,
-    risk. Faces are detected and aligned to the model's input size by ``workers`` processes (default: every core);
-    a bad photo never stops the batch.
+    """Raw photographs → one row each: path, flag (``fahr.data.align.FLAGS``), n_faces, age_pred with its 90 %
+    interval (age_lower, age_upper: from the calibration kept beside the checkpoint by ``calibrate``; empty for a
+    model without one, such as a published file), risk. Faces are detected and aligned to the model's input size
+    by ``workers`` processes (default: every core); a bad photo never stops the batch.
 
     ``faceage_checkpoint`` is a project checkpoint or a published FaceAge file (``fahr_faceage.pth``), imported once
     with ``normalisation`` and cached by its SHA-256 under ``artifacts/imported/``. With ``journal``, every finished
@@ -134,7 +172,14 @@ def photos(
             bar.update()
         flush()
     columns = ["path", "flag", "n_faces", *models]
-    return pd.DataFrame([done[str(s)] for s in sources]).reindex(columns=columns)
+    out = pd.DataFrame([done[str(s)] for s in sources]).reindex(columns=columns)
+    calibration = _calibration_of(faceage_checkpoint)
+    lower, upper = (conformal.interval(out["age_pred"].to_numpy(dtype=float), calibration) if calibration
+                    else (np.full(len(out), np.nan), np.full(len(out), np.nan)))  # fmt: skip
+    out.insert(out.columns.get_loc("age_pred") + 1, "age_lower", lower)
+    out.insert(out.columns.get_loc("age_pred") + 2, "age_upper", upper)
+    out.attrs["interval"] = None if calibration is None else 1 - calibration.alpha
+    return out
 
 
 def _journal_rows(journal: Path | None, key: str) -> dict[str, dict]:

@@ -16,6 +16,7 @@ from fahr.analysis import cohort
 from fahr.analysis.headline import Result
 from fahr.core.config import Config
 from fahr.data import loading
+from fahr.stats import conformal
 from fahr.train import common
 
 DECADES = [f"{d}–{d + 9}" for d in range(0, 90, 10)] + ["90+"]
@@ -332,3 +333,29 @@ def headline(
             out.append(Result(f"efficiency.facesurvival.{share}.{arm}", f"FaceSurvival val C, {share} of labels, {arm}",
                               value, ""))  # fmt: skip
     return out
+
+
+def interval_coverage(test: pd.DataFrame, calibration: conformal.Calibration) -> pd.DataFrame:
+    """How often FaceAge's split-conformal interval (``fahr.predict.calibrate``: fitted on the validation photos)
+    holds the labelled age of a test photo, per decade of age and over all, with the mean width (years)."""
+    return conformal.coverage(test["faceage"].to_numpy(), test["age"].to_numpy(), calibration)
+
+
+def interval_sentence(covered: pd.DataFrame, calibration: conformal.Calibration) -> str:
+    """A Markdown sentence from ``interval_coverage``."""
+    level, overall = 1 - calibration.alpha, covered.loc["all"]
+    decades = covered.drop(index="all")
+    low = decades["coverage"].idxmin()
+    return (f"The {level:.0%} intervals hold the labelled age of **{overall['coverage']:.1%}** of the "
+            f"{int(overall['photos'])} test photos (mean width {overall['mean width (years)']:.1f} years), from "
+            f"{decades['coverage'].min():.0%} ({low} years) to {decades['coverage'].max():.0%} by decade. They are "
+            f"fitted on {sum(calibration.photos)} validation photos, "
+            + (f"in {len(calibration.halfwidths)} bands of the predicted age, so that the young and the old get "
+               "intervals of their own width" if len(calibration.halfwidths) > 1 else
+               "in one band (too few validation photos for a width per decade of the predicted age)")
+            + "; `fahr predict` writes them beside each age (`age_lower`, `age_upper`).")  # fmt: skip
+
+
+def coverage_result(covered: pd.DataFrame, calibration: conformal.Calibration) -> Result:
+    return Result("faceage.interval_coverage", f"FaceAge {1 - calibration.alpha:.0%} interval coverage, test photos",
+                  float(covered.loc["all", "coverage"]), "share")  # fmt: skip
