@@ -493,9 +493,14 @@ CLAIMS: tuple[Claim, ...] = (
             f"regional profiles correlate with Spearman {value_with_ci(t, 'saliency.distinct.spearman')}, "
             f"permutation p = "
             f"{column(t, 'saliency.distinct.spearman', 'p'):.3g}{_cue_text(t)} (criteria: p < {ALPHA} and the "
-            f"Spearman's upper bound below {MAX_SHARED_RANKING}: a difference too small to matter does not count; on "
-            f"FAHR-Synth also each map {MIN_CUE_EXCESS:g} above area in its own cues' regions, since the planted age "
-            "and frailty cues overlap and two maps can differ by noise alone)"
+            f"Spearman's upper bound below {MAX_SHARED_RANKING}: a difference too small to matter does not count"
+            + (
+                f"; also each map {MIN_CUE_EXCESS:g} above area in its own cues' regions, since the planted age and "
+                "frailty cues overlap and two maps can differ by noise alone"
+                if _cue_keys(t)
+                else ""
+            )
+            + ")"
         ),
         lambda t: (
             column(t, "saliency.distinct.spearman", "p") < ALPHA
